@@ -1,0 +1,3 @@
+from maghub.cli import main
+
+main()

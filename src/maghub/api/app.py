@@ -1,0 +1,81 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+
+from maghub import __version__
+from maghub.api.errors import install_error_handlers
+from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
+from maghub.api.routes import models, system
+from maghub.runtime import Runtime
+from maghub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def mag_router() -> APIRouter:
+    """Every MAG route, once; mounted at the root and again under /api (SPEC §1)."""
+    router = APIRouter()
+    router.include_router(models.router)
+    router.include_router(system.router)
+    return router
+
+
+def _operation_id(prefix: str) -> Callable[[APIRoute], str]:
+    def generate(route: APIRoute) -> str:
+        return f"{prefix}{route.name}_{'_'.join(sorted(route.methods or []))}".lower()
+
+    return generate
+
+
+def create_app(settings: Settings | None = None, *, request_exit: Callable[[], None] | None = None) -> FastAPI:
+    """Build the app. ``request_exit`` is how POST /system/shutdown stops the hosting server;
+    by default the process sends itself SIGTERM, which every ASGI server handles gracefully."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await Runtime.start(settings, request_exit)
+        app.state.runtime = runtime
+        try:
+            if settings.demo:
+                from maghub.demo import register_demo_model
+
+                await register_demo_model(runtime)
+            yield
+        finally:
+            await runtime.aclose()
+
+    app = FastAPI(
+        title="maghub",
+        version=__version__,
+        summary="Multi-agent graphs on MCP: models, MCP hub, chat with tools, agent graphs.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    router = mag_router()
+    app.include_router(router, generate_unique_id_function=_operation_id(""))
+    app.include_router(router, prefix="/api", generate_unique_id_function=_operation_id("api_"))
+    app.include_router(system.health_router)
+    if settings.demo:
+        from maghub.demo import mount_demo_llm
+
+        mount_demo_llm(app)
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware)
+    return app

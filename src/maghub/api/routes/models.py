@@ -1,0 +1,54 @@
+"""Model management (MAG reference "模型管理API"). Names may contain "/": routes use ``:path``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import field_validator
+
+from maghub.api.deps import RuntimeDep
+from maghub.llm.config import ModelConfig, validate_model_name
+
+router = APIRouter(tags=["models"])
+
+
+class ModelUpdate(ModelConfig):
+    """A replacement configuration. ``name`` defaults to the current one (send another to rename);
+    a blank or masked ``api_key`` keeps the stored key."""
+
+    name: str | None = None  # type: ignore[assignment]
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        return None if value is None else validate_model_name(value)
+
+
+@router.get("/models", summary="List all models (API keys masked)")
+async def list_models(runtime: RuntimeDep) -> list[dict[str, Any]]:
+    return await runtime.models.list_masked()
+
+
+@router.get("/models/{model_name:path}", summary="Get one model's configuration for editing")
+async def get_model(model_name: str, runtime: RuntimeDep) -> dict[str, Any]:
+    return {"status": "success", "data": await runtime.models.get_masked(model_name)}
+
+
+@router.post("/models", summary="Add a model")
+async def add_model(config: ModelConfig, runtime: RuntimeDep) -> dict[str, str]:
+    await runtime.models.create(config)
+    return {"status": "success", "message": f"模型 '{config.name}' 添加成功"}
+
+
+@router.put("/models/{model_name:path}", summary="Replace a model's configuration (rename allowed)")
+async def update_model(model_name: str, update: ModelUpdate, runtime: RuntimeDep) -> dict[str, str]:
+    config = ModelConfig.model_validate({**update.model_dump(), "name": update.name or model_name})
+    await runtime.models.update(model_name, config)
+    return {"status": "success", "message": f"模型 '{model_name}' 更新成功"}
+
+
+@router.delete("/models/{model_name:path}", summary="Delete a model")
+async def delete_model(model_name: str, runtime: RuntimeDep) -> dict[str, str]:
+    await runtime.models.delete(model_name)
+    return {"status": "success", "message": f"模型 '{model_name}' 删除成功"}

@@ -1,0 +1,31 @@
+"""Domain errors. The HTTP layer maps them to status codes; domain code never imports FastAPI."""
+
+from __future__ import annotations
+
+
+class MaghubError(Exception):
+    """Base class: ``str(error)`` is a message fit for the user (what is wrong, how to fix it)."""
+
+
+class NotFoundError(MaghubError):
+    pass
+
+
+class ConflictError(MaghubError):
+    """The request collides with existing state (a name already taken, a resource busy)."""
+
+
+class InvalidInputError(MaghubError):
+    """Input that passed schema validation but makes no sense in context."""
+
+
+class ForbiddenError(MaghubError):
+    pass
+
+
+class UnavailableError(MaghubError):
+    """The server cannot take this request now (shutting down, a dependency down)."""
+
+
+class ConfigurationError(MaghubError):
+    """Settings that cannot work; reported at startup."""

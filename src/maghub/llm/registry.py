@@ -1,0 +1,125 @@
+"""The model registry: the stored LLM endpoints, their secrets, and one client per model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from maghub.errors import InvalidInputError, NotFoundError
+from maghub.llm.client import LLMClient, LLMClientPool
+from maghub.llm.config import ModelConfig
+from maghub.security.secrets import SecretBox, is_masked_or_blank, mask_secret
+from maghub.store.database import Database
+from maghub.store.repositories.models import ModelRepository
+from maghub.store.tables import ModelRow, utcnow
+
+_COLUMNS = ("name", "base_url", "model", "api_key")
+
+
+class ModelRegistry:
+    def __init__(self, database: Database, secrets: SecretBox, clients: LLMClientPool) -> None:
+        self._db = database
+        self._secrets = secrets
+        self._clients = clients
+
+    async def list_masked(self) -> list[dict[str, Any]]:
+        async with self._db.read() as session:
+            rows = await ModelRepository(session).list()
+            return [self._public_view(row) for row in rows]
+
+    async def get_masked(self, name: str) -> dict[str, Any]:
+        async with self._db.read() as session:
+            return self._public_view(await self._require(ModelRepository(session), name))
+
+    async def get_config(self, name: str) -> ModelConfig:
+        """The full configuration with the decrypted key, for calling the model."""
+        async with self._db.read() as session:
+            return self._to_config(await self._require(ModelRepository(session), name))
+
+    async def names(self) -> set[str]:
+        return {view["name"] for view in await self.list_masked()}
+
+    async def create(self, config: ModelConfig) -> None:
+        try:
+            async with self._db.write() as session:
+                repo = ModelRepository(session)
+                if await repo.exists(config.name):
+                    raise self._name_taken(config.name)
+                row = ModelRow(name=config.name)
+                self._fill(row, config, api_key=config.api_key)
+                repo.add(row)
+        except IntegrityError as exc:  # a concurrent create of the same name won the race
+            raise self._name_taken(config.name) from exc
+
+    async def update(self, name: str, config: ModelConfig) -> None:
+        """Replace the configuration of ``name`` (possibly renaming it).
+
+        A blank or masked ``api_key`` keeps the stored key, so a client can send back what it read.
+        """
+        try:
+            async with self._db.write() as session:
+                repo = ModelRepository(session)
+                row = await self._require(repo, name, for_update=True)
+                if config.name != name and await repo.exists(config.name):
+                    raise self._name_taken(config.name)
+                stored_key = self._secrets.decrypt(row.api_key_encrypted) if row.api_key_encrypted else ""
+                api_key = stored_key if is_masked_or_blank(config.api_key, stored_key) else config.api_key
+                self._fill(row, config, api_key=api_key)
+                row.revision += 1
+                row.updated_at = utcnow()
+        except IntegrityError as exc:
+            raise self._name_taken(config.name) from exc
+        if config.name != name:
+            self._clients.discard(name)
+
+    async def delete(self, name: str) -> None:
+        async with self._db.write() as session:
+            if not await ModelRepository(session).delete(name):
+                raise self._not_found(name)
+        self._clients.discard(name)
+
+    async def client(self, name: str) -> LLMClient:
+        """The client for ``name``, rebuilt when its configuration changed since last time."""
+        return await self._clients.get(await self.get_config(name))
+
+    async def upsert(self, config: ModelConfig) -> None:
+        async with self._db.read() as session:
+            exists = await ModelRepository(session).exists(config.name)
+        if exists:
+            await self.update(config.name, config)
+        else:
+            await self.create(config)
+
+    def _fill(self, row: ModelRow, config: ModelConfig, *, api_key: str) -> None:
+        row.name = config.name
+        row.base_url = config.base_url
+        row.model = config.model
+        row.api_key_encrypted = self._secrets.encrypt(api_key) if api_key else ""
+        row.params = config.model_dump(mode="json", exclude=set(_COLUMNS))
+
+    def _to_config(self, row: ModelRow) -> ModelConfig:
+        api_key = self._secrets.decrypt(row.api_key_encrypted) if row.api_key_encrypted else ""
+        return ModelConfig.model_validate(
+            {**row.params, "name": row.name, "base_url": row.base_url, "model": row.model, "api_key": api_key}
+        )
+
+    def _public_view(self, row: ModelRow) -> dict[str, Any]:
+        config = self._to_config(row)
+        return {**config.model_dump(mode="json"), "api_key": mask_secret(config.api_key)}
+
+    async def _require(self, repo: ModelRepository, name: str, *, for_update: bool = False) -> ModelRow:
+        row = await repo.get(name, for_update=for_update)
+        if row is None:
+            raise self._not_found(name)
+        return row
+
+    @staticmethod
+    def _not_found(name: str) -> NotFoundError:
+        return NotFoundError(f"Model '{name}' does not exist. List the configured models with GET /models.")
+
+    @staticmethod
+    def _name_taken(name: str) -> InvalidInputError:
+        return InvalidInputError(
+            f"A model named '{name}' already exists. Choose another name, or update it with PUT /models/{{name}}."
+        )

@@ -1,0 +1,86 @@
+"""Runtime settings: environment variables with the ``MAGHUB_`` prefix, overridden by CLI flags."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+# Browsers on these origins are typical local front-end dev servers (the original web client ran on
+# Vite's port); anything else must be listed explicitly in MAGHUB_CORS_ORIGINS.
+DEFAULT_CORS_ORIGINS = (
+    "http://localhost:5173",
+    "http://127.0.0.1:5173",
+    "http://localhost:3000",
+    "http://127.0.0.1:3000",
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAGHUB_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path("~/.maghub")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default: a SQLite file in the data dir. "
+        "PostgreSQL: postgresql+asyncpg://user:password@host:5432/dbname",
+    )
+    log_level: LogLevel = "info"
+    log_format: Literal["text", "json"] = "text"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that encrypts stored secrets (a Fernet key). Default: generated once into the data dir.",
+    )
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    llm_timeout_seconds: float = Field(default=120.0, gt=0)
+    demo: bool = False
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="after")
+    @classmethod
+    def _no_wildcard(cls, value: list[str]) -> list[str]:
+        if "*" in value:
+            raise ValueError(
+                "'*' is not allowed: list the exact origins of your front end, e.g. https://app.example.com"
+            )
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'maghub.db'}"
+
+    @property
+    def is_loopback_host(self) -> bool:
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,112 @@
+"""The database handle: engine, sessions for reads and writes, migrations at startup."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from maghub.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class Database:
+    """One engine per process.
+
+    Writes go through :meth:`write`, which on SQLite takes an in-process lock and starts the
+    transaction with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes can
+    fail with "database is locked" when another writer got there first, and the lock keeps
+    writers from sleeping in SQLite's busy handler.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise ConfigurationError(f"Invalid database URL {url!r}: {exc}") from exc
+        if parsed.drivername not in SUPPORTED_DRIVERS:
+            raise ConfigurationError(
+                f"Unsupported database URL scheme {parsed.drivername!r}: use sqlite+aiosqlite:///path/to.db "
+                "or postgresql+asyncpg://user:password@host:5432/dbname"
+            )
+        self.dialect = parsed.get_backend_name()
+        self.safe_url = parsed.render_as_string(hide_password=True)
+        engine_args: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            engine_args["connect_args"] = {"timeout": 30}
+        else:
+            engine_args.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+        try:
+            self.engine = create_async_engine(url, **engine_args)
+        except NoSuchModuleError as exc:  # pragma: no cover - both drivers are dependencies
+            raise ConfigurationError(f"No driver for {self.safe_url}: {exc}") from exc
+        if self.is_sqlite:
+            _configure_sqlite(self.engine.sync_engine)
+        self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = async_sessionmaker(
+            self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
+        )
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._reader() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction, committed on success and rolled back on any error."""
+        async with self._write_lock or nullcontext():
+            async with self._writer() as session, session.begin():
+                yield session
+
+    async def check_connection(self) -> None:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise ConfigurationError(f"Cannot connect to the database {self.safe_url}: {exc}") from exc
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision (Alembic), safe to run from several processes."""
+        from maghub.store.migrate import upgrade_to_head
+
+        await self.check_connection()
+        async with self.engine.begin() as conn:
+            await conn.run_sync(upgrade_to_head)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _configure_sqlite(sync_engine: Any) -> None:
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below emit BEGIN itself, so it can choose IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,73 @@
+"""Shared test fixtures.
+
+Async tests run under the anyio pytest plugin in auto mode (asyncio backend): MCP client sessions must be
+entered and left in one task, which pytest-asyncio fixtures do not guarantee.
+
+Tests that use ``database_url`` (directly or through ``maghub``) run once on SQLite and once on
+PostgreSQL. PostgreSQL tests skip when no server is reachable, unless
+``MAGHUB_TEST_REQUIRE_POSTGRES=1`` (set by CI), which turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from maghub.settings import Settings
+from maghub.testing.harness import RunningMaghub, running_maghub
+
+POSTGRES_ADMIN_URL = os.environ.get("MAGHUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("MAGHUB_TEST_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _postgres_admin():  # noqa: ANN202
+    import asyncpg
+
+    try:
+        return await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        message = f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({exc}); set MAGHUB_TEST_POSTGRES_URL"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'maghub.db'}"
+        return
+    admin = await _postgres_admin()
+    name = f"maghub_test_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(data_dir: Path, database_url: str) -> Settings:
+    return Settings(data_dir=data_dir, database_url=database_url, port=0, log_level="warning")
+
+
+@pytest.fixture
+async def maghub(settings: Settings) -> AsyncIterator[RunningMaghub]:
+    async with running_maghub(settings) as running:
+        yield running
