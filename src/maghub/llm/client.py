@@ -1,0 +1,282 @@
+"""maghub's client for OpenAI-compatible chat-completion endpoints.
+
+Everything that talks to a model goes through :class:`LLMClient`: it applies the model's
+parameters, always streams with usage reporting, retries what is safe to retry, and turns every
+failure into one :class:`~maghub.llm.errors.LLMError`. :class:`LLMClientPool` keeps one client per
+configured model.
+
+Streams must be closed when abandoned; prefer::
+
+    async with contextlib.aclosing(client.stream_chat(messages)) as events:
+        async for event in events: ...
+
+(cancelling the consuming task closes the HTTP response too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
+from typing import Any, Self
+
+import anyio
+import anyio.to_thread
+import httpx2
+import openai
+
+from maghub.llm.assembler import StreamAssembler
+from maghub.llm.config import ModelConfig
+from maghub.llm.errors import LLMErrorKind, classify, make_error
+from maghub.llm.retry import RetryPolicy
+from maghub.llm.sse import iter_sse_data
+from maghub.llm.types import ChunkEvent, CompletionResult, FinalEvent, StreamEvent, Usage
+
+__all__ = ["LLMClient", "LLMClientPool", "strip_think"]
+
+# The SDK refuses to start without a key, but local servers (Ollama, vLLM, llama.cpp) need none.
+PLACEHOLDER_API_KEY = "not-needed"
+# A dead host should fail within seconds even when the read timeout is minutes long.
+MAX_CONNECT_TIMEOUT = 15.0
+_MERGED_PARAMS = ("extra_body", "extra_headers")
+# What a call can raise: the SDK's errors, and, while we read a stream ourselves, malformed JSON
+# and raw transport failures.
+_CALL_ERRORS = (openai.OpenAIError, json.JSONDecodeError, httpx2.HTTPError)
+
+
+class LLMClient:
+    """Calls one configured model.
+
+    ``http_client`` lets several clients share one connection pool (and one TLS context, whose
+    creation blocks for ~25 ms); a client never closes an ``http_client`` it was given.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        *,
+        default_timeout: float = 120.0,
+        max_retries: int = 2,
+        retry_base_delay: float = 0.5,
+        retry_max_delay: float = 8.0,
+        max_retry_after: float = 20.0,
+        http_client: httpx2.AsyncClient | None = None,
+    ) -> None:
+        self.config = config
+        self.retry = RetryPolicy(max_retries, retry_base_delay, retry_max_delay, max_retry_after)
+        total = config.timeout or default_timeout
+        # For streams httpx2's read timeout bounds each wait for data, not the whole reply.
+        self.timeout = httpx2.Timeout(total, connect=min(total, MAX_CONNECT_TIMEOUT))
+        self._params = config.request_params()
+        self._owns_http_client = http_client is None
+        self._sdk = openai.AsyncOpenAI(
+            api_key=config.api_key or PLACEHOLDER_API_KEY,
+            base_url=config.base_url,
+            max_retries=0,  # retried here, where we know whether a token was already streamed
+            timeout=self.timeout,
+            http_client=http_client,
+        )
+
+    async def stream_chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: Any = None,
+        **overrides: Any,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Stream one chat completion: a :class:`ChunkEvent` per raw chunk, then a :class:`FinalEvent`.
+
+        Failures before the first token are retried (chunks of a failed attempt are never
+        yielded); after it they raise :class:`LLMError`, as does a failure with no retries left.
+        ``overrides`` are request parameters that take precedence over the model's.
+        """
+        request = self._request(messages, tools, tool_choice, overrides, stream=True)
+        retries = 0
+        while True:
+            assembler = StreamAssembler()
+            held: list[ChunkEvent] = []  # chunks before the first token: dropped if the attempt fails
+            try:
+                # The raw response, not the SDK's AsyncStream: see maghub.llm.sse for why.
+                async with (
+                    self._sdk.chat.completions.with_streaming_response.create(**request) as response,
+                    aclosing(_iter_chunks(response.http_response)) as chunks,
+                ):
+                    async for chunk in chunks:
+                        event = assembler.add(chunk)
+                        if not assembler.started:
+                            held.append(event)
+                            continue
+                        if held:
+                            for early in held:
+                                yield early
+                            held.clear()
+                        yield event
+            except _CALL_ERRORS as exc:
+                error = classify(exc, self.config)
+                delay = None if assembler.started else self.retry.delay(retries, error)
+                if delay is None:
+                    raise error from exc
+                retries += 1
+                await anyio.sleep(delay)
+                continue
+            for early in held:  # a reply without any token, e.g. an empty answer
+                yield early
+            yield FinalEvent(
+                assembler.message(), assembler.finish_reason, assembler.usage, attempts=retries + 1
+            )
+            return
+
+    async def complete(self, messages: Sequence[Mapping[str, Any]], **overrides: Any) -> CompletionResult:
+        """One short internal call (title, summary): the reply's text with any ``<think>`` part removed.
+
+        Streams or not according to the model's ``stream`` flag, as some providers only serve
+        one of the two.
+        """
+        if self.config.stream:
+            final: FinalEvent | None = None
+            async with aclosing(self.stream_chat(messages, **overrides)) as events:
+                async for event in events:
+                    if isinstance(event, FinalEvent):
+                        final = event
+            assert final is not None  # stream_chat always ends with one, or raises
+            return CompletionResult(strip_think(final.message.content), final.usage, final.finish_reason)
+
+        request = self._request(messages, None, None, overrides, stream=False)
+        retries = 0
+        while True:
+            try:
+                response = await self._sdk.chat.completions.create(**request)
+                break
+            except _CALL_ERRORS as exc:
+                error = classify(exc, self.config)
+                delay = self.retry.delay(retries, error)
+                if delay is None:
+                    raise error from exc
+                retries += 1
+                await anyio.sleep(delay)
+        if not response.choices:
+            raise make_error(LLMErrorKind.PROTOCOL, self.config, "the reply has no choices")
+        choice = response.choices[0]
+        usage = Usage.from_dict(response.usage.model_dump()) if response.usage else None
+        return CompletionResult(strip_think(choice.message.content or ""), usage, choice.finish_reason)
+
+    def _request(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None,
+        tool_choice: Any,
+        overrides: dict[str, Any],
+        *,
+        stream: bool,
+    ) -> dict[str, Any]:
+        request = {**self._params, **overrides}
+        for key in _MERGED_PARAMS:  # per-call extras add to the model's instead of replacing them
+            if key in overrides and key in self._params and overrides[key] is not None:
+                request[key] = {**self._params[key], **overrides[key]}
+        request["model"] = self.config.model
+        request["messages"] = messages
+        if tools:
+            request["tools"] = tools
+        if tool_choice is not None:
+            request["tool_choice"] = tool_choice
+        if stream:
+            request["stream"] = True
+            # Usage only comes in a final chunk without choices, and only when asked for.
+            request["stream_options"] = {"include_usage": True}
+        return request
+
+    async def aclose(self) -> None:
+        if self._owns_http_client:
+            await self._sdk.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+async def _iter_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
+    """The chunk dicts of a chat-completions stream, as sent; error replies raise SDK errors."""
+    if response.headers.get("content-type", "").startswith("application/json"):
+        # Not a stream: an error reported with status 200, or a server that ignored stream=True.
+        body = json.loads(await response.aread())
+        if isinstance(body, dict) and body.get("error"):
+            raise _provider_error(response, body["error"])
+        raise openai.APIResponseValidationError(
+            response, body, message="the server answered a streaming request with one JSON reply"
+        )
+    async for data in iter_sse_data(response):
+        chunk = json.loads(data)
+        if not isinstance(chunk, dict):
+            raise openai.APIResponseValidationError(
+                response, chunk, message="a stream event is not a JSON object"
+            )
+        if chunk.get("error"):  # an error event inside a 200 stream (OpenRouter, vLLM, LiteLLM do this)
+            raise _provider_error(response, chunk["error"])
+        yield chunk
+
+
+def _provider_error(response: httpx2.Response, error: Any) -> openai.APIError:
+    message = error.get("message") if isinstance(error, dict) else error
+    return openai.APIError(
+        str(message or "the provider reported an error"), response.request, body={"error": error}
+    )
+
+
+def strip_think(text: str) -> str:
+    """Drop everything up to the first ``</think>``: reasoning models put their thoughts inline."""
+    _, marker, answer = text.partition("</think>")
+    return answer.strip() if marker else text.strip()
+
+
+def config_fingerprint(config: ModelConfig) -> str:
+    """Changes whenever anything in the config does, the key included (so a new key takes effect)."""
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+
+
+class LLMClientPool:
+    """One :class:`LLMClient` per model name, rebuilt when that model's config changes.
+
+    All clients share one HTTP connection pool owned by the pool. Replacing a client therefore
+    closes nothing, so streams still running on the old client finish undisturbed; the shared
+    pool is closed by :meth:`aclose` at shutdown.
+    """
+
+    def __init__(self, **client_options: Any) -> None:
+        self._options = client_options
+        self._clients: dict[str, tuple[str, LLMClient]] = {}
+        self._http: httpx2.AsyncClient | None = None
+        self._http_lock = anyio.Lock()
+
+    async def get(self, config: ModelConfig) -> LLMClient:
+        fingerprint = config_fingerprint(config)
+        entry = self._clients.get(config.name)
+        if entry is not None and entry[0] == fingerprint:
+            return entry[1]
+        client = LLMClient(config, http_client=await self._http_client(), **self._options)
+        self._clients[config.name] = (fingerprint, client)
+        return client
+
+    def discard(self, name: str) -> None:
+        """Forget a deleted model's client (its running streams are not affected)."""
+        self._clients.pop(name, None)
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    async def _http_client(self) -> httpx2.AsyncClient:
+        if self._http is None:
+            async with self._http_lock:
+                if self._http is None:
+                    # Loading the system CA store takes tens of milliseconds: keep it off the loop.
+                    self._http = await anyio.to_thread.run_sync(openai.DefaultAsyncHttpx2Client)
+        return self._http
+
+    async def aclose(self) -> None:
+        self._clients.clear()
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()
