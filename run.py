@@ -49,6 +49,10 @@ def find_uv() -> str:
 
 def sync(uv: str) -> None:
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(PROJECT_VENV)}
+    # Trust the system's certificate store (as pip does), so networks with their own root CA work;
+    # UV_NATIVE_TLS is the older spelling of the same switch.
+    env.setdefault("UV_SYSTEM_CERTS", "1")
+    env.setdefault("UV_NATIVE_TLS", "1")
     subprocess.run([uv, "sync", "--frozen", "--quiet"], cwd=ROOT, env=env, check=True)
 
 
