@@ -7,7 +7,8 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# uvicorn adds "color_message" (its message with ANSI colours) to every record: not a field.
+_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", "color_message"}
 
 
 def _fields(record: logging.LogRecord) -> dict[str, object]:
@@ -52,5 +53,5 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     # Our access middleware logs requests with their fields; uvicorn's own access line would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
-    for noisy in ("httpx2", "httpcore2", "openai._base_client"):
+    for noisy in ("httpx2", "httpcore2", "openai._base_client", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
