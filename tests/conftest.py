@@ -19,14 +19,29 @@ import pytest
 
 from maghub.settings import Settings
 from maghub.testing.harness import RunningMaghub, running_maghub
+from maghub.testing.scripted_llm import ScriptedLLM
 
 POSTGRES_ADMIN_URL = os.environ.get("MAGHUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("MAGHUB_TEST_REQUIRE_POSTGRES") == "1"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def anyio_backend() -> str:
-    return "asyncio"
+    return "asyncio"  # session scope: session- and module-scoped async fixtures share one loop
+
+
+@pytest.fixture(scope="session")
+async def scripted_llm_server() -> AsyncIterator[ScriptedLLM]:
+    """One scripted LLM for the whole run; use ``llm`` to get it with rules and log reset."""
+    async with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def llm(scripted_llm_server: ScriptedLLM) -> ScriptedLLM:
+    scripted_llm_server.reset()
+    scripted_llm_server.latency = 0.0
+    return scripted_llm_server
 
 
 async def _postgres_admin():  # noqa: ANN202

@@ -13,6 +13,7 @@ import pytest
 from maghub import __version__
 from maghub.testing.process import MAGHUB_COMMAND, MaghubProcess, env_without_maghub_settings, free_port
 
+
 def run_cli(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*MAGHUB_COMMAND, *args], capture_output=True, text=True, timeout=timeout, env=env_without_maghub_settings(**env)

@@ -31,24 +31,6 @@ KEY = "sk-very-secret-key-123"
 FAST = {"retry_base_delay": 0.001, "retry_max_delay": 0.005}
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"  # module scope, so that one server serves the whole module
-
-
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[ScriptedLLM]:
-    async with ScriptedLLM() as llm:
-        yield llm
-
-
-@pytest.fixture
-def llm(server: ScriptedLLM) -> ScriptedLLM:
-    server.reset()
-    server.latency = 0.0
-    return server
-
-
 def make_config(llm: ScriptedLLM, **fields: Any) -> ModelConfig:
     assert llm.base_url is not None
     return ModelConfig(

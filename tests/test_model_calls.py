@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import aclosing
-
-import pytest
 
 from maghub.llm.types import FinalEvent
 from maghub.testing.harness import RunningMaghub
 from maghub.testing.scripted_llm import ScriptedLLM
 
 KEY = "sk-live-abcdefghijklmnop1234"
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[ScriptedLLM]:
-    async with ScriptedLLM() as server:
-        yield server
 
 
 async def final_of(maghub: RunningMaghub, name: str) -> FinalEvent:

@@ -21,24 +21,6 @@ USER = [{"role": "user", "content": "hello there friend"}]
 TOOLS = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"  # module scope, so that one server serves the whole module
-
-
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[ScriptedLLM]:
-    async with ScriptedLLM() as llm:
-        yield llm
-
-
-@pytest.fixture
-def llm(server: ScriptedLLM) -> ScriptedLLM:
-    server.reset()
-    server.latency = 0.0
-    return server
-
-
 @pytest.fixture
 async def sdk(llm: ScriptedLLM) -> AsyncIterator[openai.AsyncOpenAI]:
     async with openai.AsyncOpenAI(
