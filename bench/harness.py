@@ -74,6 +74,15 @@ def print_ratio(name: str, maghub: float, baseline: float, target: float) -> boo
     return ok
 
 
+def print_added(name: str, maghub: float, baseline: float, target_ms: float) -> bool:
+    """Print the ratio line and the time maghub adds (seconds in, ms out) against an absolute target."""
+    print_ratio(name, maghub, baseline, math.inf)
+    added_ms = (maghub - baseline) * 1e3
+    ok = added_ms <= target_ms
+    print(f"ADDED {name} = {added_ms:.3f} ms (target <= {target_ms:g} ms) {'PASS' if ok else 'MISS'}")
+    return ok
+
+
 @contextmanager
 def scripted_llm_process(*args: str, startup_timeout: float = 20.0) -> Iterator[str]:
     """``python -m maghub.testing.scripted_llm`` on a free port; yields its base URL (``.../v1``).

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 
 from maghub import __version__
+from maghub.cli_mcp import app as mcp_app
+from maghub.cli_support import err, fail, load_settings
+from maghub.cli_users import app as users_app
 from maghub.errors import ConfigurationError
 from maghub.settings import Settings
 
@@ -20,7 +21,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, soft_wrap=True)
+app.add_typer(mcp_app, name="mcp")
+app.add_typer(users_app, name="users")
 
 
 def _version(value: bool) -> None:
@@ -38,22 +40,6 @@ def _main(
     """maghub: build and run multi-agent systems on MCP."""
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Environment (MAGHUB_*) first, then the flags that were given."""
-    try:
-        return Settings(**{key: value for key, value in overrides.items() if value is not None})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        raise fail(f"Invalid settings: {problems}") from None
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [env MAGHUB_HOST; default 127.0.0.1].")] = None,
@@ -68,13 +54,18 @@ def serve(
     demo: Annotated[
         bool | None, typer.Option("--demo", help="Also serve an offline scripted LLM, registered as model 'demo'.")
     ] = None,
+    auth: Annotated[
+        bool | None,
+        typer.Option("--auth", help="Require a JWT on every route [env MAGHUB_AUTH_ENABLED]; needed off loopback."),
+    ] = None,
 ) -> None:
     """Start the maghub server."""
     from maghub.logs import configure_logging
     from maghub.server import bind_listener, build_server, listen_url, preflight
 
     settings = load_settings(
-        host=host, port=port, data_dir=data_dir, database_url=database_url, log_level=log_level, demo=demo
+        host=host, port=port, data_dir=data_dir, database_url=database_url, log_level=log_level, demo=demo,
+        auth_enabled=auth,
     )
     configure_logging(settings.log_level, settings.log_format)
     try:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 
 class MaghubError(Exception):
-    """Base class: ``str(error)`` is a message fit for the user (what is wrong, how to fix it)."""
+    """Base class: ``str(error)`` is a message fit for the user (what is wrong, how to fix it).
+
+    ``code`` optionally names the error for APIs with error codes (the hub's ``SERVER_EXISTS`` …).
+    """
+
+    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class NotFoundError(MaghubError):
@@ -29,3 +36,13 @@ class UnavailableError(MaghubError):
 
 class ConfigurationError(MaghubError):
     """Settings that cannot work; reported at startup."""
+
+
+class AuthenticationError(MaghubError):
+    """No credentials, or credentials that do not prove who the caller is."""
+
+
+class TooManyRequestsError(MaghubError):
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, code="TOO_MANY_REQUESTS")
+        self.retry_after = retry_after

@@ -6,12 +6,19 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import timedelta
 
+from maghub.auth.tokens import TokenService, load_or_create_jwt_secret
+from maghub.auth.users import UserService
 from maghub.errors import ConfigurationError
 from maghub.lifecycle import ActivityTracker, ShutdownController
 from maghub.llm.client import LLMClientPool
 from maghub.llm.registry import ModelRegistry
+from maghub.mcp.manager import MCPManager
+from maghub.mcp.policy import ConnectionPolicy
+from maghub.mcp.registry import MCPRegistry
 from maghub.security.secrets import SecretBox, load_or_create_key
 from maghub.settings import Settings
 from maghub.store.database import Database
@@ -31,30 +38,55 @@ class Runtime:
     secrets: SecretBox
     models: ModelRegistry
     llm_clients: LLMClientPool
+    mcp: MCPRegistry
+    users: UserService
     activity: ActivityTracker
     shutdown: ShutdownController
+    _resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @classmethod
-    async def start(cls, settings: Settings, request_exit: Callable[[], None] | None = None) -> Runtime:
+    async def start(
+        cls,
+        settings: Settings,
+        request_exit: Callable[[], None] | None = None,
+        *,
+        mcp_policy: ConnectionPolicy | None = None,
+    ) -> Runtime:
+        """Build everything; must be closed with :meth:`aclose` in the same task (MCP sessions
+        belong to the task that opened them)."""
         ensure_data_dir(settings)
-        database = Database(settings.resolved_database_url)
+        resources = AsyncExitStack()
         try:
+            database = Database(settings.resolved_database_url)
+            resources.push_async_callback(database.dispose)
             await database.migrate()
             secrets = SecretBox(load_or_create_key(settings.data_dir, _secret(settings)))
+            jwt_secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+            tokens = TokenService(
+                load_or_create_jwt_secret(settings.data_dir, jwt_secret),
+                timedelta(minutes=settings.jwt_lifetime_minutes),
+            )
+            llm_clients = LLMClientPool(default_timeout=settings.llm_timeout_seconds)
+            resources.push_async_callback(llm_clients.aclose)
+            manager = await resources.enter_async_context(MCPManager(mcp_policy))
+            mcp = MCPRegistry(database, secrets, manager)
+            await mcp.start()
         except BaseException:
-            await database.dispose()
+            await resources.aclose()
             raise
-        llm_clients = LLMClientPool(default_timeout=settings.llm_timeout_seconds)
-        activity = ActivityTracker()
         log.info("database ready", extra={"database": database.safe_url})
+        activity = ActivityTracker()
         return cls(
             settings=settings,
             database=database,
             secrets=secrets,
             models=ModelRegistry(database, secrets, llm_clients),
             llm_clients=llm_clients,
+            mcp=mcp,
+            users=UserService(database, tokens),
             activity=activity,
             shutdown=ShutdownController(activity, request_exit or _signal_own_process),
+            _resources=resources,
         )
 
     async def aclose(self) -> None:
@@ -62,8 +94,8 @@ class Runtime:
         drained = await self.activity.wait_idle(self.settings.shutdown_grace_seconds)
         if not drained:
             log.warning("closing with sessions still in flight", extra={"active_sessions": self.activity.count})
-        await self.llm_clients.aclose()
-        await self.database.dispose()
+        # In reverse order of creation: MCP servers stop, then clients and the database close.
+        await self._resources.aclose()
 
 
 def _secret(settings: Settings) -> str | None:

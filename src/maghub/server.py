@@ -17,12 +17,12 @@ from maghub.store.database import Database
 
 
 def check_host_allowed(settings: Settings) -> None:
-    if not settings.is_loopback_host:
+    if not settings.is_loopback_host and not settings.auth_enabled:
         raise ConfigurationError(
-            f"Refusing to listen on {settings.host}: without authentication anyone who can reach that "
-            "address could run commands through MCP stdio servers. This version of maghub serves only "
-            "loopback addresses; use --host 127.0.0.1 (or ::1) and put an authenticating reverse proxy "
-            "in front if others must reach it."
+            f"Refusing to listen on {settings.host} without authentication: anyone who can reach that "
+            "address could run commands through MCP stdio servers. Enable authentication with --auth "
+            "(or MAGHUB_AUTH_ENABLED=true), create an admin with `maghub users create NAME --admin`, "
+            "or listen on 127.0.0.1 only."
         )
 
 

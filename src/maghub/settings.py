@@ -43,7 +43,21 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
+    mcp_apply_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long POST /mcp/config and /mcp/add wait for new servers to connect before answering.",
+    )
     demo: bool = False
+    auth_enabled: bool = Field(
+        default=False,
+        description="Require a JWT on every route (and the admin role for routes that start processes). "
+        "Needed to listen on a non-loopback address.",
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret (32+ bytes). Default: generated once into the data dir."
+    )
+    jwt_lifetime_minutes: int = Field(default=720, ge=1, le=60 * 24 * 30)
 
     @field_validator("data_dir", mode="after")
     @classmethod

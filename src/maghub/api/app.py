@@ -6,14 +6,15 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
-from maghub.api.routes import models, system
+from maghub.api.routes import auth, hub, mcp, models, system
+from maghub.api.security import mag_access
 from maghub.runtime import Runtime
 from maghub.settings import Settings
 
@@ -22,8 +23,9 @@ log = logging.getLogger(__name__)
 
 def mag_router() -> APIRouter:
     """Every MAG route, once; mounted at the root and again under /api (SPEC §1)."""
-    router = APIRouter()
+    router = APIRouter(dependencies=[Depends(mag_access)])
     router.include_router(models.router)
+    router.include_router(mcp.router)
     router.include_router(system.router)
     return router
 
@@ -64,6 +66,8 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
     app.include_router(router, generate_unique_id_function=_operation_id(""))
     app.include_router(router, prefix="/api", generate_unique_id_function=_operation_id("api_"))
     app.include_router(system.health_router)
+    app.include_router(auth.router)
+    app.include_router(hub.router)
     if settings.demo:
         from maghub.demo import mount_demo_llm
 

@@ -1,9 +1,16 @@
-"""Error responses for MAG routes: ``{"detail": ...}`` with a real status code, never a trace."""
+"""Error responses with real status codes, never a stack trace.
+
+MAG routes answer ``{"detail": ...}`` (FastAPI's convention, as the original); the hub routes
+(``/api/servers``, ``/api/auth``) answer the hub's envelope ``{"success": false, "error": {code,
+message, details}, "timestamp"}``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,24 +19,41 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from maghub.errors import (
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     ForbiddenError,
     InvalidInputError,
     MaghubError,
     NotFoundError,
+    TooManyRequestsError,
     UnavailableError,
 )
 
 log = logging.getLogger(__name__)
 
+HUB_PREFIXES = ("/api/servers", "/api/auth")
+
 STATUS_BY_ERROR: dict[type[MaghubError], int] = {
     InvalidInputError: 400,
+    AuthenticationError: 401,
     ForbiddenError: 403,
     NotFoundError: 404,
     ConflictError: 409,
+    TooManyRequestsError: 429,
     UnavailableError: 503,
     ConfigurationError: 500,
+}
+
+HUB_CODE_BY_STATUS = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "SERVER_NOT_FOUND",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    422: "VALIDATION_ERROR",
+    429: "TOO_MANY_REQUESTS",
 }
 
 
@@ -40,45 +64,86 @@ def status_for(error: MaghubError) -> int:
     return 400
 
 
+def utc_timestamp() -> str:
+    """ISO-8601 UTC with milliseconds and ``Z``, as the hub writes every timestamp."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def describe_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """FastAPI's error list without the offending ``input`` (it may hold a secret) or doc URLs."""
     described = []
     for error in errors:
         location = [part for part in error.get("loc", ()) if part != "body"]
         field = ".".join(str(part) for part in location) or "body"
-        message = error.get("msg", "invalid value")
-        described.append({"loc": list(error.get("loc", ())), "field": field, "msg": message, "type": error.get("type")})
+        described.append(
+            {"loc": list(error.get("loc", ())), "field": field, "msg": error.get("msg", "invalid value"),
+             "type": error.get("type")}
+        )
     return described
 
 
-async def _maghub_error(_request: Request, exc: Exception) -> JSONResponse:
+def is_hub_route(request: Request) -> bool:
+    return request.url.path.startswith(HUB_PREFIXES)
+
+
+def error_response(
+    request: Request,
+    status: int,
+    message: str | list[dict[str, Any]],
+    *,
+    code: str | None = None,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
+    if is_hub_route(request):
+        text = message if isinstance(message, str) else "; ".join(f"{e['field']}: {e['msg']}" for e in message)
+        error_details = dict(details or {})
+        if not isinstance(message, str):
+            error_details.setdefault("errors", message)
+        body: dict[str, Any] = {
+            "success": False,
+            "error": {"code": code or HUB_CODE_BY_STATUS.get(status, "SERVER_API_ERROR"), "message": text,
+                      "details": error_details},
+            "timestamp": utc_timestamp(),
+        }
+        # The hub reports schema problems as 400 VALIDATION_ERROR.
+        return JSONResponse(body, status_code=400 if status == 422 else status, headers=headers)
+    return JSONResponse({"detail": message, **(details or {})}, status_code=status, headers=headers)
+
+
+async def _maghub_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MaghubError)
-    return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
+    details: dict[str, Any] = {}
+    problems = getattr(exc, "problems", None)  # validation errors list every problem, with its field
+    if problems:
+        details["problems"] = [dataclasses.asdict(problem) for problem in problems]
+    headers = None
+    if isinstance(exc, TooManyRequestsError):
+        headers = {"Retry-After": str(int(exc.retry_after) + 1)}
+    return error_response(request, status_for(exc), str(exc), code=exc.code, details=details, headers=headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = describe_validation_errors(list(exc.errors()))
     if any(error["type"] == "json_invalid" for error in errors):
-        return JSONResponse(
-            {"detail": "The request body is not valid JSON: check quoting, commas and brackets."},
-            status_code=400,
-        )
-    return JSONResponse({"detail": errors}, status_code=422)
+        return error_response(request, 400, "The request body is not valid JSON: check quoting, commas and brackets.")
+    return error_response(request, 422, errors)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    code = "NOT_FOUND" if exc.status_code == 404 else None
+    return error_response(request, exc.status_code, str(exc.detail), code=code, headers=exc.headers)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     reference = uuid.uuid4().hex[:12]
     log.exception("unhandled error", extra={"reference": reference, "path": request.url.path}, exc_info=exc)
-    return JSONResponse(
-        {"detail": f"Internal server error (reference {reference}); the server log has the details."},
-        status_code=500,
-    )
+    message = f"Internal server error (reference {reference}); the server log has the details."
+    return error_response(request, 500, message, code="SERVER_API_ERROR")
 
 
 def install_error_handlers(app: FastAPI) -> None:

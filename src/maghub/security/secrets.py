@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -45,16 +47,20 @@ def load_or_create_key(data_dir: Path, configured: str | None) -> bytes:
     """The configured key, else the data dir's key file, created once with mode 0600."""
     if configured:
         return configured.encode()
-    path = data_dir / KEY_FILE_NAME
+    return read_or_create_private_file(data_dir / KEY_FILE_NAME, Fernet.generate_key)
+
+
+def read_or_create_private_file(path: Path, generate: Callable[[], bytes]) -> bytes:
+    """The file's content; on first use ``generate()`` is written to it, readable by this user only."""
     try:
-        # O_EXCL makes concurrent first starts agree on one key instead of overwriting each other.
+        # O_EXCL makes concurrent first starts agree on one value instead of overwriting each other.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_bytes().strip()
-    key = Fernet.generate_key()
+    value = generate()
     with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
+        handle.write(value)
+    return value
 
 
 def mask_secret(secret: str) -> str:
@@ -67,13 +73,42 @@ def mask_secret(secret: str) -> str:
     return f"{prefix}{MASK_MARK}{secret[-4:]}"
 
 
+def is_masked_form(candidate: str, stored: str) -> bool:
+    """True when ``candidate`` is what a client read back instead of the secret itself."""
+    candidate = candidate.strip()
+    masked = mask_secret(stored)
+    return candidate in ("***", MASK_MARK, masked, masked.replace(MASK_MARK, "..."))
+
+
 def is_masked_or_blank(candidate: str | None, stored: str) -> bool:
     """True when a client sent back the masked form (or nothing): the stored secret is kept."""
-    if candidate is None or not candidate.strip():
-        return True
-    candidate = candidate.strip()
-    if candidate in ("***", MASK_MARK):
-        return True
-    masked = mask_secret(stored)
-    return candidate in (masked, masked.replace(MASK_MARK, "..."))
+    return candidate is None or not candidate.strip() or is_masked_form(candidate, stored)
 
+
+
+# Environment variables whose names say they hold a credential, and values that look like one.
+_SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|auth|credential|cookie|session|private|signature|dsn", re.I)
+_TOKEN_LIKE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-.=+]{16,}$")
+# Headers safe to show; every other header value (Authorization, X-Api-Key, ...) is masked.
+_PUBLIC_HEADERS = frozenset({"accept", "accept-language", "content-type", "user-agent", "mcp-protocol-version"})
+
+
+def is_secret_env(name: str, value: str) -> bool:
+    return bool(_SECRET_NAME.search(name) or _TOKEN_LIKE.match(value))
+
+
+def mask_env(env: dict[str, str]) -> dict[str, str]:
+    return {name: mask_secret(value) if is_secret_env(name, value) else value for name, value in env.items()}
+
+
+def mask_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {name: value if name.lower() in _PUBLIC_HEADERS else mask_secret(value) for name, value in headers.items()}
+
+
+def restore_masked(sent: dict[str, str], stored: dict[str, str]) -> dict[str, str]:
+    """``sent`` with every value that is the masked form of the stored one replaced by the stored value,
+    so a client can post back what it read without wiping secrets."""
+    return {
+        name: stored[name] if name in stored and value and is_masked_form(value, stored[name]) else value
+        for name, value in sent.items()
+    }

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import field_validator
 
 from maghub.api.deps import RuntimeDep
+from maghub.api.security import AdminInAuthMode
 from maghub.llm.config import ModelConfig, validate_model_name
 
 router = APIRouter(tags=["models"])
@@ -35,20 +36,20 @@ async def get_model(model_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     return {"status": "success", "data": await runtime.models.get_masked(model_name)}
 
 
-@router.post("/models", summary="Add a model")
+@router.post("/models", summary="Add a model", dependencies=[AdminInAuthMode])
 async def add_model(config: ModelConfig, runtime: RuntimeDep) -> dict[str, str]:
     await runtime.models.create(config)
     return {"status": "success", "message": f"模型 '{config.name}' 添加成功"}
 
 
-@router.put("/models/{model_name:path}", summary="Replace a model's configuration (rename allowed)")
+@router.put("/models/{model_name:path}", summary="Replace a model's configuration (rename allowed)", dependencies=[AdminInAuthMode])
 async def update_model(model_name: str, update: ModelUpdate, runtime: RuntimeDep) -> dict[str, str]:
     config = ModelConfig.model_validate({**update.model_dump(), "name": update.name or model_name})
     await runtime.models.update(model_name, config)
     return {"status": "success", "message": f"模型 '{model_name}' 更新成功"}
 
 
-@router.delete("/models/{model_name:path}", summary="Delete a model")
+@router.delete("/models/{model_name:path}", summary="Delete a model", dependencies=[AdminInAuthMode])
 async def delete_model(model_name: str, runtime: RuntimeDep) -> dict[str, str]:
     await runtime.models.delete(model_name)
     return {"status": "success", "message": f"模型 '{model_name}' 删除成功"}

@@ -1,0 +1,77 @@
+"""Who may call what (SPEC §9), as FastAPI dependencies.
+
+- Local mode (default, loopback only): MAG routes are open; the hub's ``/api/servers`` needs a JWT,
+  except ``validate`` and ``test``.
+- Auth mode (``MAGHUB_AUTH_ENABLED=true``): every route needs a JWT; routes that start processes or
+  write code need the admin role.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from maghub.api.deps import RuntimeDep
+from maghub.auth.users import User
+from maghub.errors import AuthenticationError, ForbiddenError
+
+_bearer = HTTPBearer(auto_error=False, description="A token from POST /api/auth/login")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def token_user(request: Request, runtime: RuntimeDep, credentials: Credentials) -> User | None:
+    """The caller's user when a bearer token was sent (a bad token is a 401 even where none is needed)."""
+    if credentials is None:
+        return None
+    user = await runtime.users.authenticate(credentials.credentials)
+    request.state.user = user
+    return user
+
+
+TokenUser = Annotated[User | None, Depends(token_user)]
+
+
+def _require(user: User | None) -> User:
+    if user is None:
+        raise AuthenticationError(
+            "This route needs an access token: log in with POST /api/auth/login and send "
+            "'Authorization: Bearer <access_token>'."
+        )
+    return user
+
+
+def _require_admin(user: User) -> User:
+    if not user.is_admin:
+        raise ForbiddenError(f"User '{user.username}' may not do this: it needs the admin role.")
+    return user
+
+
+async def signed_in(user: TokenUser) -> User:
+    """Always needs a token (the hub's routes, ``/api/auth/me``)."""
+    return _require(user)
+
+
+async def signed_in_admin(user: TokenUser) -> User:
+    return _require_admin(_require(user))
+
+
+async def mag_access(runtime: RuntimeDep, user: TokenUser) -> User | None:
+    """MAG routes: open in local mode, a token in auth mode."""
+    return _require(user) if runtime.settings.auth_enabled else user
+
+
+async def admin_in_auth_mode(runtime: RuntimeDep, user: TokenUser) -> User | None:
+    """Routes that start processes or write code: the admin role in auth mode."""
+    return _require_admin(_require(user)) if runtime.settings.auth_enabled else user
+
+
+async def token_in_auth_mode(runtime: RuntimeDep, user: TokenUser) -> User | None:
+    """The hub's ``validate``: open in local mode (as the hub documents), a token in auth mode."""
+    return _require(user) if runtime.settings.auth_enabled else user
+
+
+SignedIn = Annotated[User, Depends(signed_in)]
+AdminUser = Annotated[User, Depends(signed_in_admin)]
+AdminInAuthMode = Depends(admin_in_auth_mode)

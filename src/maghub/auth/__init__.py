@@ -1,0 +1,1 @@
+"""Users, passwords, JWTs and login throttling. Domain code: the HTTP layer lives in maghub.api."""

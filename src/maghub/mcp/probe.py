@@ -1,0 +1,76 @@
+"""Try a server configuration once, without keeping or registering the connection (the "test" endpoints
+and ``maghub mcp test``): connect, list the tools, disconnect, and say what happened."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import anyio
+
+from maghub.mcp.config import ServerConfig
+from maghub.mcp.failures import ConnectionFailure, describe_failure, timeout_failure
+from maghub.mcp.policy import ConnectionPolicy
+from maghub.mcp.session import open_session
+from maghub.mcp.status import ConnectionState
+from maghub.mcp.tools import ToolSpec
+from maghub.mcp.transports import LinkAttempt
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    state: ConnectionState
+    """``connected`` if the handshake and the tool listing worked, else ``error``."""
+    tools: tuple[ToolSpec, ...]
+    elapsed_ms: float
+    """Time to a connected session with its tool list (closing it again is not counted)."""
+    failure: ConnectionFailure | None
+    server_name: str | None = None
+    server_version: str | None = None
+    protocol_version: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    @property
+    def tool_count(self) -> int:
+        return len(self.tools)
+
+    @property
+    def message(self) -> str:
+        if self.failure is not None:
+            return self.failure.message
+        return f"connected in {self.elapsed_ms:.0f} ms; {self.tool_count} tools"
+
+
+async def probe_server(config: ServerConfig, policy: ConnectionPolicy | None = None) -> ProbeResult:
+    """Connect to ``config`` once (whether it is enabled or not). Never raises for a failing server."""
+    policy = policy or ConnectionPolicy()
+    attempt = LinkAttempt()
+    timeout = policy.connect_timeout(config)
+    started = time.monotonic()
+    result: ProbeResult | None = None
+    failure: ConnectionFailure | None = None
+    with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
+        try:
+            async with open_session(config, attempt, kill_grace=policy.kill_grace) as session:
+                info = session.client.server_info
+                result = ProbeResult(
+                    state=ConnectionState.CONNECTED,
+                    tools=session.tools,
+                    elapsed_ms=(time.monotonic() - started) * 1000,
+                    failure=None,
+                    server_name=info.name if info else None,
+                    server_version=info.version if info else None,
+                    protocol_version=session.client.protocol_version,
+                )
+        except Exception as exc:  # noqa: BLE001 - every failure is classified and reported
+            failure = describe_failure(exc, config, attempt, connected=False)
+    if result is not None:
+        return result
+    if failure is None or scope.cancel_called:
+        failure = timeout_failure(config, timeout, attempt)
+    return ProbeResult(
+        state=ConnectionState.ERROR, tools=(), elapsed_ms=(time.monotonic() - started) * 1000, failure=failure
+    )

@@ -1,0 +1,165 @@
+"""The one MCP server registry behind ``/mcp/*``, ``/api/servers`` and every tool call (SPEC §3).
+
+Configurations live in the database (secrets in ``env``/``headers`` encrypted); the
+:class:`~maghub.mcp.manager.MCPManager` holds the live connections. Every change is committed first
+and then applied to the manager, under one lock, so the two never disagree about the set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from maghub.mcp.config import ServerConfig
+from maghub.mcp.errors import UnknownServerError
+from maghub.mcp.manager import ApplyResult, MCPManager
+from maghub.security.secrets import SecretBox, mask_env, mask_headers, restore_masked
+from maghub.store.database import Database
+from maghub.store.repositories.mcp_servers import McpServerRepository
+from maghub.store.tables import McpServerRow, utcnow
+
+_SECRET_FIELDS = frozenset({"env", "headers"})
+
+
+@dataclass(frozen=True)
+class AddResult:
+    added: list[str]
+    duplicates: list[str]
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    removed: list[str]
+    not_found: list[str]
+    ai_generated: list[str]
+
+
+class MCPRegistry:
+    def __init__(self, database: Database, secrets: SecretBox, manager: MCPManager) -> None:
+        self._db = database
+        self._secrets = secrets
+        self.manager = manager
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> ApplyResult:
+        """Hand the stored servers to the manager; enabled ones connect in the background."""
+        async with self._lock:
+            return await self.manager.apply(await self.configs())
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    async def configs(self) -> list[ServerConfig]:
+        async with self._db.read() as session:
+            return [self._to_config(row) for row in await McpServerRepository(session).list()]
+
+    async def get(self, name: str) -> ServerConfig:
+        async with self._db.read() as session:
+            row = await McpServerRepository(session).get(name)
+        if row is None:
+            raise UnknownServerError(name)
+        return self._to_config(row)
+
+    @staticmethod
+    def masked(config: ServerConfig) -> ServerConfig:
+        """The form that may leave the server: secret values of ``env`` and ``headers`` masked."""
+        return config.model_copy(update={"env": mask_env(config.env), "headers": mask_headers(config.headers)})
+
+    # --- changing ----------------------------------------------------------------------------------
+
+    async def replace_all(self, configs: Sequence[ServerConfig]) -> ApplyResult:
+        """Make ``configs`` the whole set (``POST /mcp/config``). Masked secrets sent back keep the
+        stored values; only servers whose configuration changed are reconnected."""
+        async with self._lock:
+            async with self._db.write() as session:
+                repo = McpServerRepository(session)
+                rows = {row.name: row for row in await repo.list(for_update=True)}
+                wanted = {config.name: config for config in configs}
+                await repo.delete([name for name in rows if name not in wanted])
+                for name, config in wanted.items():
+                    row = rows.get(name)
+                    if row is None:
+                        repo.add(self._new_row(config))
+                    else:
+                        self._update_row(row, self._restore_secrets(config, self._to_config(row)))
+            return await self._apply_stored()
+
+    async def add(self, configs: Sequence[ServerConfig]) -> AddResult:
+        """Add the servers whose names are new; existing names are reported as duplicates."""
+        async with self._lock:
+            async with self._db.write() as session:
+                repo = McpServerRepository(session)
+                existing = {row.name for row in await repo.list()}
+                added = [config for config in configs if config.name not in existing]
+                for config in added:
+                    repo.add(self._new_row(config))
+            if added:
+                await self._apply_stored()
+            return AddResult(
+                added=[config.name for config in added],
+                duplicates=[config.name for config in configs if config.name in existing],
+            )
+
+    async def update(self, config: ServerConfig) -> ApplyResult:
+        """Replace one server's configuration (masked secrets keep the stored values)."""
+        async with self._lock:
+            async with self._db.write() as session:
+                row = await McpServerRepository(session).get(config.name, for_update=True)
+                if row is None:
+                    raise UnknownServerError(config.name)
+                self._update_row(row, self._restore_secrets(config, self._to_config(row)))
+            return await self._apply_stored()
+
+    async def remove(self, names: Iterable[str]) -> RemoveResult:
+        """Delete servers; their connections end and their processes are stopped before this returns."""
+        requested = list(dict.fromkeys(names))
+        async with self._lock:
+            async with self._db.write() as session:
+                repo = McpServerRepository(session)
+                rows = {row.name: row for row in await repo.list(for_update=True)}
+                removed = [name for name in requested if name in rows]
+                await repo.delete(removed)
+            if removed:
+                await self._apply_stored()
+            return RemoveResult(
+                removed=removed,
+                not_found=[name for name in requested if name not in rows],
+                ai_generated=[name for name in removed if rows[name].config.get("ai_generated")],
+            )
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    async def _apply_stored(self) -> ApplyResult:
+        return await self.manager.apply(await self.configs())
+
+    @staticmethod
+    def _restore_secrets(config: ServerConfig, stored: ServerConfig) -> ServerConfig:
+        return config.model_copy(
+            update={
+                "env": restore_masked(config.env, stored.env),
+                "headers": restore_masked(config.headers, stored.headers),
+            }
+        )
+
+    def _new_row(self, config: ServerConfig) -> McpServerRow:
+        row = McpServerRow(name=config.name, revision=0)
+        self._update_row(row, config)
+        return row
+
+    def _update_row(self, row: McpServerRow, config: ServerConfig) -> None:
+        public = config.model_dump(mode="json", exclude={"name", *_SECRET_FIELDS})
+        secrets = {field: getattr(config, field) for field in _SECRET_FIELDS if getattr(config, field)}
+        encrypted = self._secrets.encrypt(json.dumps(secrets)) if secrets else ""
+        if row.revision and public == row.config and self._secrets_of(row) == secrets:
+            return  # unchanged: no new revision
+        row.config = public
+        row.secrets_encrypted = encrypted
+        row.revision = (row.revision or 0) + 1
+        row.updated_at = utcnow()
+
+    def _secrets_of(self, row: McpServerRow) -> dict[str, dict[str, str]]:
+        return json.loads(self._secrets.decrypt(row.secrets_encrypted)) if row.secrets_encrypted else {}
+
+    def _to_config(self, row: McpServerRow) -> ServerConfig:
+        return ServerConfig.model_validate({**row.config, **self._secrets_of(row), "name": row.name})

@@ -1,0 +1,50 @@
+"""Snapshots of a server's connection state, as the API layer reports them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from maghub.mcp.config import Transport
+from maghub.mcp.failures import FailureKind
+from maghub.mcp.tools import ToolSpec
+
+
+class ConnectionState(StrEnum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    name: str
+    transport: Transport
+    enabled: bool
+    state: ConnectionState
+    tools: tuple[ToolSpec, ...]
+    """The cached tool list; empty unless connected."""
+    last_connected: datetime | None
+    last_error: str | None
+    """The most recent failure, kept after a reconnect so it can still be looked at."""
+    last_error_kind: FailureKind | None
+    last_error_at: datetime | None
+    reconnect_attempts: int
+    """Failed attempts since the last successful connect."""
+    next_retry_at: datetime | None
+    """When the next automatic attempt starts (state ``error`` only)."""
+    server_name: str | None = None
+    server_version: str | None = None
+    protocol_version: str | None = None
+    pid: int | None = None
+    """The stdio server's process id, where the process table is readable."""
+
+    @property
+    def tool_count(self) -> int:
+        return len(self.tools)
+
+    @property
+    def connected(self) -> bool:
+        return self.state == ConnectionState.CONNECTED

@@ -1,0 +1,62 @@
+"""Third-party MCP servers from npm, run through npx (skipped when npx is missing).
+
+The first run downloads the packages (about 10 s each), hence the long timeouts.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from maghub.mcp import ConnectionState, MCPManager, parse_mcp_servers
+from maghub.testing.mcp_servers.harness import FAST_POLICY, MARKER_VARIABLE, new_marker, wait_for_no_marked_processes
+
+pytestmark = pytest.mark.skipif(shutil.which("npx") is None, reason="npx is not installed")
+
+# The default policy's long first-start timeout for package runners, the tests' short everything else.
+NPX_POLICY = replace(FAST_POLICY, package_runner_timeout=180.0, request_timeout=30.0)
+
+
+@pytest.fixture
+async def marker() -> AsyncIterator[str]:
+    marker = new_marker()
+    yield marker
+    leftover = await wait_for_no_marked_processes(marker, timeout=5)
+    assert not leftover, f"processes left running after the test: {leftover}"
+
+
+async def test_server_everything_and_time_mcp(marker: str) -> None:
+    env = {MARKER_VARIABLE: marker}
+    configs = parse_mcp_servers(
+        {
+            "mcpServers": {
+                "everything": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-everything"], "env": env},
+                # time-mcp prints "Starting Time MCP server..." to stdout, which is not JSON-RPC.
+                "time": {"command": "npx", "args": ["-y", "time-mcp"], "env": env},
+            }
+        }
+    )
+    async with MCPManager(NPX_POLICY) as manager:
+        await manager.apply(configs)
+        await manager.wait_settled(timeout=200)
+        statuses = manager.status()
+        for status in statuses.values():
+            assert status.state == ConnectionState.CONNECTED, f"{status.name}: {status.last_error}"
+
+        assert {"echo", "get-sum"} <= {tool.name for tool in statuses["everything"].tools}
+        echo = await manager.call_tool("everything", "echo", {"message": "hi"})
+        assert (echo.text, echo.is_error) == ("Echo: hi", False)
+        total = await manager.call_tool("everything", "get-sum", {"a": 2, "b": 5})
+        assert "7" in total.text
+
+        assert "current_time" in {tool.name for tool in statuses["time"].tools}
+        now = await manager.call_tool("time", "current_time", {"format": "YYYY-MM-DD HH:mm:ss", "timezone": "UTC"})
+        assert not now.is_error and now.text
+
+        # Both speak the initialize-era protocol; neither tool name collides, so names stay as they are.
+        assert {status.protocol_version for status in statuses.values()} <= {"2025-11-25", "2025-06-18", "2025-03-26"}
+        _, routes = manager.openai_tools(["everything", "time"])
+        assert routes["echo"] == ("everything", "echo") and routes["current_time"] == ("time", "current_time")
