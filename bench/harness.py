@@ -61,9 +61,7 @@ def print_table(title: str, rows: Sequence[Samples]) -> None:
     print(f"  {'':<{width}}  {'p50 ms':>9}  {'p90 ms':>9}  {'min ms':>9}  {'n':>5}")
     for r in rows:
         low = min(r.values) if r.values else math.nan
-        print(
-            f"  {r.name:<{width}}  {r.median * 1e3:9.3f}  {r.p90 * 1e3:9.3f}  {low * 1e3:9.3f}  {len(r.values):5d}"
-        )
+        print(f"  {r.name:<{width}}  {r.median * 1e3:9.3f}  {r.p90 * 1e3:9.3f}  {low * 1e3:9.3f}  {len(r.values):5d}")
 
 
 def print_ratio(name: str, maghub: float, baseline: float, target: float) -> bool:

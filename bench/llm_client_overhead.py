@@ -100,9 +100,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--words", type=int, default=100, help="content chunks per reply (one word each)")
     parser.add_argument("--chunk-delay", type=float, default=0.0, help="server-side pause between chunks (s)")
-    parser.add_argument(
-        "--concurrency", type=int, default=1, help="streams run at once by each client per round"
-    )
+    parser.add_argument("--concurrency", type=int, default=1, help="streams run at once by each client per round")
     args = parser.parse_args()
 
     with scripted_llm_process() as base_url:

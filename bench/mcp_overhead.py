@@ -98,9 +98,11 @@ def startup_with_servers(count: int) -> None:
             connected = sum(s["connected"] for s in status.values())
         finally:
             full.stop()
-    print(f"\nstartup: API answers after {with_servers * 1e3:.0f} ms with {count} MCP servers, "
-          f"{baseline * 1e3:.0f} ms with none; {connected}/{count} connected "
-          f"{settled_after * 1e3:.0f} ms after that")
+    print(
+        f"\nstartup: API answers after {with_servers * 1e3:.0f} ms with {count} MCP servers, "
+        f"{baseline * 1e3:.0f} ms with none; {connected}/{count} connected "
+        f"{settled_after * 1e3:.0f} ms after that"
+    )
     print_ratio("mcp_startup_api", with_servers, baseline, 1.5)
     ok = with_servers <= 2.0
     print(f"ABSOLUTE mcp_startup_api = {with_servers:.3f} s (target <= 2 s) {'PASS' if ok else 'MISS'}")

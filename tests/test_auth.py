@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
@@ -81,9 +81,16 @@ async def test_bad_logins_look_alike_and_are_throttled(secured: RunningMaghub) -
 
 def forge(data_dir: Path, **overrides: object) -> str:
     secret = (data_dir / "jwt.secret").read_bytes()
-    now = datetime.now(timezone.utc)
-    claims = {"sub": "root", "uid": "x", "role": "admin", "iat": now, "exp": now + timedelta(hours=1),
-              "iss": "maghub", "aud": "maghub-api"}
+    now = datetime.now(UTC)
+    claims = {
+        "sub": "root",
+        "uid": "x",
+        "role": "admin",
+        "iat": now,
+        "exp": now + timedelta(hours=1),
+        "iss": "maghub",
+        "aud": "maghub-api",
+    }
     key = overrides.pop("key", secret)
     algorithm = overrides.pop("algorithm", "HS256")
     claims.update(overrides)
@@ -100,7 +107,7 @@ async def test_token_matrix_in_auth_mode(secured: RunningMaghub) -> None:
     bad_tokens = {
         "none": None,
         "garbage": "not.a.token",
-        "expired": forge(data_dir, uid=root_id, exp=datetime.now(timezone.utc) - timedelta(minutes=5)),
+        "expired": forge(data_dir, uid=root_id, exp=datetime.now(UTC) - timedelta(minutes=5)),
         "bad signature": forge(data_dir, uid=root_id, key=b"another secret that is long enough!!"),
         "alg none": forge(data_dir, uid=root_id, key=None, algorithm="none"),
         "wrong audience": forge(data_dir, uid=root_id, aud="someone-else"),
@@ -122,7 +129,10 @@ async def test_token_matrix_in_auth_mode(secured: RunningMaghub) -> None:
 
 async def test_user_versus_admin(secured: RunningMaghub) -> None:
     client = secured.client
-    user, admin = bearer(await login(secured, "alice", "alice-password")), bearer(await login(secured, "root", "root-password"))
+    user, admin = (
+        bearer(await login(secured, "alice", "alice-password")),
+        bearer(await login(secured, "root", "root-password")),
+    )
     assert (await client.get("/models", headers=user)).status_code == 200
     model = {"name": "m", "base_url": "http://127.0.0.1:1/v1", "model": "m"}
     assert (await client.post("/models", json=model, headers=user)).status_code == 403
@@ -167,7 +177,11 @@ def test_public_address_needs_auth(tmp_path: Path) -> None:
 def users_cli(data_dir: Path, *args: str, password: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*MAGHUB_COMMAND, "users", "create", *args, "--data-dir", str(data_dir)],
-        input=f"{password}\n", capture_output=True, text=True, timeout=60, env=env_without_maghub_settings(),
+        input=f"{password}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env_without_maghub_settings(),
     )
 
 

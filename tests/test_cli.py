@@ -16,7 +16,11 @@ from maghub.testing.process import MAGHUB_COMMAND, MaghubProcess, env_without_ma
 
 def run_cli(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*MAGHUB_COMMAND, *args], capture_output=True, text=True, timeout=timeout, env=env_without_maghub_settings(**env)
+        [*MAGHUB_COMMAND, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env_without_maghub_settings(**env),
     )
 
 
@@ -80,8 +84,13 @@ def test_invalid_settings_are_reported_clearly(tmp_path: Path) -> None:
     bad_db = run_cli("serve", "--port", "0", "--data-dir", str(tmp_path / "d"), "--database-url", "mysql://x/y")
     assert bad_db.returncode == 2 and "Unsupported database URL scheme" in bad_db.stderr
     unreachable = run_cli(
-        "serve", "--port", "0", "--data-dir", str(tmp_path / "d"),
-        "--database-url", f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--database-url",
+        f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none",
     )
     assert unreachable.returncode == 2 and "Cannot connect to the database" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr

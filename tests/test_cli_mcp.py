@@ -24,14 +24,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MaghubProcess]:
 def mcp_cli(server_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*MAGHUB_COMMAND, "mcp", *args, "--url", server_url],
-        capture_output=True, text=True, timeout=60, env=env_without_maghub_settings(COLUMNS="200"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env_without_maghub_settings(COLUMNS="200"),
     )
 
 
 def test_add_list_and_test_a_claude_desktop_config(server: MaghubProcess, tmp_path: Path) -> None:
     config = tmp_path / "claude_desktop_config.json"
-    config.write_text(json.dumps({"mcpServers": {
-        "toolbox": {"command": sys.executable, "args": ["-m", "maghub.testing.mcp_servers.toolbox"]}}}))
+    config.write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "toolbox": {"command": sys.executable, "args": ["-m", "maghub.testing.mcp_servers.toolbox"]}
+                }
+            }
+        )
+    )
     added = mcp_cli(server.url, "add", str(config))
     assert added.returncode == 0, added.stderr
     assert "added toolbox (connected:" in added.stdout

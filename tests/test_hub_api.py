@@ -12,7 +12,12 @@ import pytest
 from maghub.testing.harness import RunningMaghub
 from maghub.testing.process import free_port
 
-STDIO = {"type": "stdio", "command": sys.executable, "args": ["-m", "maghub.testing.mcp_servers.toolbox"], "enabled": True}
+STDIO = {
+    "type": "stdio",
+    "command": sys.executable,
+    "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+    "enabled": True,
+}
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -47,7 +52,9 @@ async def hub(maghub: RunningMaghub) -> AsyncIterator[Hub]:
 
 
 async def test_create_list_get_status_update_delete(hub: Hub) -> None:
-    created = await hub.call("POST", "", 201, json={"id": "toolbox", "config": {**STDIO, "env": {"API_KEY": "sk-0123456789abcdefXYZ"}}})
+    created = await hub.call(
+        "POST", "", 201, json={"id": "toolbox", "config": {**STDIO, "env": {"API_KEY": "sk-0123456789abcdefXYZ"}}}
+    )
     assert created["id"] == "toolbox" and created["message"] == "服务器 'toolbox' 创建成功"
     assert created["config"]["env"]["API_KEY"] == "sk-…fXYZ" and created["config"]["type"] == "stdio"
 
@@ -70,14 +77,24 @@ async def test_create_list_get_status_update_delete(hub: Hub) -> None:
     # /mcp/status is the same registry.
     assert (await hub.maghub.client.get("/mcp/status")).json()["toolbox"]["connected"] is True
 
-    pid = int((await hub.maghub.client.post("/mcp/test-tool", json={"server_name": "toolbox", "tool_name": "pid"})).json()["result"])
+    pid = int(
+        (await hub.maghub.client.post("/mcp/test-tool", json={"server_name": "toolbox", "tool_name": "pid"})).json()[
+            "result"
+        ]
+    )
     same = await hub.call("PUT", "/toolbox", json={"config": {**STDIO, "env": {"API_KEY": "sk-…fXYZ"}, "timeout": 20}})
     assert same["reconnected"] is False and same["message"] == "服务器 'toolbox' 更新成功"
     assert (await hub.maghub.runtime.mcp.get("toolbox")).env["API_KEY"] == "sk-0123456789abcdefXYZ"
-    changed = await hub.call("PUT", "/toolbox", json={"config": {**STDIO, "args": [*STDIO["args"], "--transport", "stdio"]}})
+    changed = await hub.call(
+        "PUT", "/toolbox", json={"config": {**STDIO, "args": [*STDIO["args"], "--transport", "stdio"]}}
+    )
     assert changed["reconnected"] is True
     await hub.wait_for("toolbox", "connected")
-    new_pid = int((await hub.maghub.client.post("/mcp/test-tool", json={"server_name": "toolbox", "tool_name": "pid"})).json()["result"])
+    new_pid = int(
+        (await hub.maghub.client.post("/mcp/test-tool", json={"server_name": "toolbox", "tool_name": "pid"})).json()[
+            "result"
+        ]
+    )
     assert new_pid != pid
 
     deleted = await hub.call("DELETE", "/toolbox")
@@ -99,8 +116,14 @@ async def test_connect_disconnect_and_their_conflicts(hub: Hub) -> None:
 
 
 async def test_error_codes(hub: Hub) -> None:
-    for method, path in [("GET", "/ghost"), ("GET", "/ghost/status"), ("PUT", "/ghost"), ("DELETE", "/ghost"),
-                         ("POST", "/ghost/connect"), ("POST", "/ghost/disconnect")]:
+    for method, path in [
+        ("GET", "/ghost"),
+        ("GET", "/ghost/status"),
+        ("PUT", "/ghost"),
+        ("DELETE", "/ghost"),
+        ("POST", "/ghost/connect"),
+        ("POST", "/ghost/disconnect"),
+    ]:
         kwargs = {"json": {"config": STDIO}} if method == "PUT" else {}
         error = await hub.call(method, path, 404, **kwargs)
         assert error["code"] == "SERVER_NOT_FOUND" and "ghost" in error["message"]
@@ -122,9 +145,13 @@ async def test_error_codes(hub: Hub) -> None:
     for body in bad:
         error = await hub.call("POST", "", 400, json=body)
         assert error["code"] == "VALIDATION_ERROR", body
-    problems = (await hub.call("POST", "", 400, json={"id": "bad id!", "config": {"type": "stdio"}}))["details"]["problems"]
+    problems = (await hub.call("POST", "", 400, json={"id": "bad id!", "config": {"type": "stdio"}}))["details"][
+        "problems"
+    ]
     assert {p["field"] for p in problems} >= {"id", "command"}
-    broken_json = await hub.maghub.client.post("/api/servers", content=b"{", headers={**hub.headers, "content-type": "application/json"})
+    broken_json = await hub.maghub.client.post(
+        "/api/servers", content=b"{", headers={**hub.headers, "content-type": "application/json"}
+    )
     assert broken_json.status_code == 400 and broken_json.json()["error"]["code"] == "VALIDATION_ERROR"
     assert (await hub.call("GET", ""))["total"] == 1  # nothing half-created
 
@@ -138,13 +165,17 @@ async def test_test_endpoint_reports_success_and_classified_failures(hub: Hub) -
 
     missing = await hub.call("POST", "/test", json={"type": "stdio", "command": "no-such-mcp-command-xyz"})
     assert missing["success"] is False and missing["error"]["kind"] == "command_not_found"
-    refused = await hub.call("POST", "/test", json={"type": "streamable-http", "url": f"http://127.0.0.1:{free_port()}/mcp"})
+    refused = await hub.call(
+        "POST", "/test", json={"type": "streamable-http", "url": f"http://127.0.0.1:{free_port()}/mcp"}
+    )
     assert refused["success"] is False and refused["error"]["message"]
     assert (await hub.call("POST", "/test", 400, json={"type": "stdio"}))["code"] == "VALIDATION_ERROR"
 
 
 async def test_validate_gives_errors_warnings_and_suggestions(hub: Hub) -> None:
-    seed_example = await hub.call("POST", "/validate", json={"type": "stdio", "command": "npx", "args": ["-y", "test-mcp"], "enabled": True})
+    seed_example = await hub.call(
+        "POST", "/validate", json={"type": "stdio", "command": "npx", "args": ["-y", "test-mcp"], "enabled": True}
+    )
     assert seed_example["isValid"] is True and seed_example["errors"] == []
     assert any(w["code"] == "COMMAND_PATH_WARNING" and w["field"] == "command" for w in seed_example["warnings"])
 
@@ -155,5 +186,7 @@ async def test_validate_gives_errors_warnings_and_suggestions(hub: Hub) -> None:
     invalid = await hub.call("POST", "/validate", json={"type": "sse", "url": "ftp://x"})
     assert invalid["isValid"] is False and invalid["errors"][0]["field"] == "url" and invalid["errors"][0]["code"]
     for junk in (b"[1, 2]", b'"npx"', b"null", b"42"):
-        response = await hub.call("POST", "/validate", content=junk, headers={**hub.headers, "content-type": "application/json"})
+        response = await hub.call(
+            "POST", "/validate", content=junk, headers={**hub.headers, "content-type": "application/json"}
+        )
         assert response["isValid"] is False

@@ -80,10 +80,7 @@ async def test_chunks_are_the_provider_json_verbatim(llm: ScriptedLLM, client: L
     llm.script(Reply(content="Hi"))
     chunks, _ = await run(client)
     first = chunks[0].chunk
-    assert (
-        first["object"] == "chat.completion.chunk"
-        and first["id"] == f"chatcmpl-scripted-{llm.requests[-1].id}"
-    )
+    assert first["object"] == "chat.completion.chunk" and first["id"] == f"chatcmpl-scripted-{llm.requests[-1].id}"
     assert first["choices"][0] == {
         "index": 0,
         "delta": {"role": "assistant", "content": ""},
@@ -366,9 +363,7 @@ async def test_cancelling_the_consumer_closes_the_http_stream(llm: ScriptedLLM, 
     assert record.outcome == "disconnected" and record.finished_at - cancelled_at < 1.0
 
 
-async def test_closing_the_generator_early_closes_the_http_stream(
-    llm: ScriptedLLM, client: LLMClient
-) -> None:
+async def test_closing_the_generator_early_closes_the_http_stream(llm: ScriptedLLM, client: LLMClient) -> None:
     llm.script(Reply(content="word " * 200, chunk_delay=0.02))
     async with aclosing(client.stream_chat(USER)) as events:
         async for event in events:

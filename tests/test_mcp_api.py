@@ -27,7 +27,9 @@ def alive(pid: int) -> bool:
 
 
 async def tool(maghub: RunningMaghub, server: str, name: str, **params: object) -> dict:
-    response = await maghub.client.post("/mcp/test-tool", json={"server_name": server, "tool_name": name, "params": params})
+    response = await maghub.client.post(
+        "/mcp/test-tool", json={"server_name": server, "tool_name": name, "params": params}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -60,9 +62,13 @@ async def test_add_status_tools_test_tool_remove(maghub: RunningMaghub, prefix: 
     echo = next(t for t in tools if t["name"] == "echo")
     assert echo["input_schema"]["properties"]["text"]["type"] == "string" and echo["description"]
 
-    ok = await client.post(f"{prefix}/mcp/test-tool", json={"server_name": "toolbox", "tool_name": "echo", "params": {"text": "hi"}})
+    ok = await client.post(
+        f"{prefix}/mcp/test-tool", json={"server_name": "toolbox", "tool_name": "echo", "params": {"text": "hi"}}
+    )
     assert ok.json()["status"] == "success" and "hi" in ok.json()["result"] and ok.json()["execution_time"] >= 0
-    failed = await client.post(f"{prefix}/mcp/test-tool", json={"server_name": "toolbox", "tool_name": "fail", "params": {}})
+    failed = await client.post(
+        f"{prefix}/mcp/test-tool", json={"server_name": "toolbox", "tool_name": "fail", "params": {}}
+    )
     assert failed.status_code == 200 and failed.json()["status"] == "error" and failed.json()["error"]
 
     pid = await server_pid(maghub, "toolbox")
@@ -74,10 +80,12 @@ async def test_add_status_tools_test_tool_remove(maghub: RunningMaghub, prefix: 
 
 async def test_config_round_trip_masks_secrets_and_applies_per_server(maghub: RunningMaghub) -> None:
     client = maghub.client
-    document = {"mcpServers": {
-        "a": {**TOOLBOX, "env": {"GITHUB_TOKEN": SECRET, "PORT": "3001"}},
-        "b": dict(TOOLBOX),
-    }}
+    document = {
+        "mcpServers": {
+            "a": {**TOOLBOX, "env": {"GITHUB_TOKEN": SECRET, "PORT": "3001"}},
+            "b": dict(TOOLBOX),
+        }
+    }
     first = await client.post("/mcp/config", json=document)
     assert first.status_code == 200, first.text
     assert first.json()["a"]["connected"] and first.json()["b"]["connected"]
@@ -115,7 +123,10 @@ async def test_dialects_are_accepted(maghub: RunningMaghub) -> None:
             assert response.status_code == 200, response.text
         status = (await maghub.client.get("/mcp/status")).json()
         assert {name: s["transport_type"] for name, s in status.items()} == {
-            "desktop": "stdio", "hub-http": "streamable_http", "mag-sse": "sse"}
+            "desktop": "stdio",
+            "hub-http": "streamable_http",
+            "mag-sse": "sse",
+        }
         assert all(s["connected"] for s in status.values()), status
         for name in status:
             assert "hi" in (await tool(maghub, name, "echo", text="hi"))["result"]
@@ -124,11 +135,13 @@ async def test_dialects_are_accepted(maghub: RunningMaghub) -> None:
 
 async def test_invalid_configs_add_nothing_and_name_every_problem(maghub: RunningMaghub) -> None:
     client = maghub.client
-    document = {"mcpServers": {
-        "good": dict(TOOLBOX),
-        "no-command": {"transportType": "stdio"},
-        "bad-url": {"transportType": "sse", "url": "ftp://example.com/sse"},
-    }}
+    document = {
+        "mcpServers": {
+            "good": dict(TOOLBOX),
+            "no-command": {"transportType": "stdio"},
+            "bad-url": {"transportType": "sse", "url": "ftp://example.com/sse"},
+        }
+    }
     response = await client.post("/mcp/add", json=document)
     assert response.status_code == 400
     problems = {(p["server"], p["field"]) for p in response.json()["problems"]}
@@ -138,7 +151,9 @@ async def test_invalid_configs_add_nothing_and_name_every_problem(maghub: Runnin
     for bad in ({"mcpServers": {}}, {"mcpServers": []}, {"mcpServers": {"x": "npx"}}, {"nothing": 1}):
         assert (await client.post("/mcp/add", json=bad)).status_code == 400, bad
     assert (await client.post("/mcp/add", json=[1])).status_code == 422
-    assert (await client.post("/mcp/config", json={"mcpServers": {"x": {"transportType": "carrier-pigeon"}}})).status_code == 400
+    assert (
+        await client.post("/mcp/config", json={"mcpServers": {"x": {"transportType": "carrier-pigeon"}}})
+    ).status_code == 400
     assert (await client.post("/mcp/remove", json=[])).status_code == 400
     assert (await client.post("/mcp/remove", json={"name": "x"})).status_code == 422
     assert (await client.post("/mcp/test-tool", json={"server_name": "x"})).status_code == 422
@@ -170,7 +185,11 @@ async def test_connect_disconnect_and_connect_all(maghub: RunningMaghub) -> None
     client = maghub.client
     await client.post("/mcp/add", json={"mcpServers": {"one": TOOLBOX, "two": TOOLBOX}})
     pid = await server_pid(maghub, "one")
-    assert (await client.post("/mcp/disconnect/one")).json() == {"status": "success", "server": "one", "message": "断开连接成功"}
+    assert (await client.post("/mcp/disconnect/one")).json() == {
+        "status": "success",
+        "server": "one",
+        "message": "断开连接成功",
+    }
     await wait_gone(pid)
     assert (await client.post("/mcp/disconnect/one")).json()["status"] == "not_connected"
     assert (await client.get("/mcp/status")).json()["one"]["status"] == "disconnected"
@@ -178,7 +197,12 @@ async def test_connect_disconnect_and_connect_all(maghub: RunningMaghub) -> None
     assert missing_tool.status_code == 404 and "no_such_tool" in missing_tool.json()["detail"]
 
     everything = (await client.post("/mcp/connect/all")).json()
-    assert everything["summary"] == {"total_servers": 2, "successful_connections": 1, "failed_connections": 0, "already_connected": 1}
+    assert everything["summary"] == {
+        "total_servers": 2,
+        "successful_connections": 1,
+        "failed_connections": 0,
+        "already_connected": 1,
+    }
     assert everything["servers"]["one"]["status"] == "connected" and "echo" in everything["tools"]["one"]
     single = (await client.post("/mcp/connect/one")).json()
     assert single["status"] == "success" and single["message"] == "连接成功" and "echo" in single["tools"]
@@ -193,9 +217,15 @@ async def test_servers_reconnect_after_restart_and_unreachable_ones_do_not_delay
         async with running_maghub(settings) as first:
             await first.client.post("/mcp/add", json={"mcpServers": {"toolbox": TOOLBOX}})
             settings.mcp_apply_wait_seconds = 0  # answer without waiting for servers that cannot connect
-            await first.client.post("/mcp/add", json={"mcpServers": {
-                "gone": {"type": "streamable-http", "url": dead_url},
-                "hung": {"type": "streamable-http", "url": hung_url}}})
+            await first.client.post(
+                "/mcp/add",
+                json={
+                    "mcpServers": {
+                        "gone": {"type": "streamable-http", "url": dead_url},
+                        "hung": {"type": "streamable-http", "url": hung_url},
+                    }
+                },
+            )
             pid = await server_pid(first, "toolbox")
         assert not alive(pid), "shutdown must end stdio servers"
 

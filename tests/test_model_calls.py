@@ -21,12 +21,23 @@ async def final_of(maghub: RunningMaghub, name: str) -> FinalEvent:
 
 
 async def test_stored_model_is_called_with_its_key_and_params(maghub: RunningMaghub, llm: ScriptedLLM) -> None:
-    body = {"name": "local/scripted", "base_url": llm.base_url, "api_key": KEY, "model": "scripted-model",
-            "temperature": 0.2, "max_tokens": 50, "stop": ["END"], "extra_headers": {"X-Team": "qa"}}
+    body = {
+        "name": "local/scripted",
+        "base_url": llm.base_url,
+        "api_key": KEY,
+        "model": "scripted-model",
+        "temperature": 0.2,
+        "max_tokens": 50,
+        "stop": ["END"],
+        "extra_headers": {"X-Team": "qa"},
+    }
     assert (await maghub.client.post("/models", json=body)).status_code == 200
     final = await final_of(maghub, "local/scripted")
     assert final.message.content == "Echo: hello"
-    assert final.usage is not None and final.usage.total_tokens == final.usage.prompt_tokens + final.usage.completion_tokens
+    assert (
+        final.usage is not None
+        and final.usage.total_tokens == final.usage.prompt_tokens + final.usage.completion_tokens
+    )
 
     request = llm.requests[-1]
     assert request.headers["authorization"] == f"Bearer {KEY}"
@@ -38,7 +49,9 @@ async def test_stored_model_is_called_with_its_key_and_params(maghub: RunningMag
     # An update (masked key sent back) rebuilds the client with the new parameters and the same key.
     masked = (await maghub.client.get("/models/local%2Fscripted")).json()["data"]["api_key"]
     first_client = await maghub.runtime.models.client("local/scripted")
-    assert (await maghub.client.put("/models/local%2Fscripted", json={**body, "api_key": masked, "temperature": 1.1})).status_code == 200
+    assert (
+        await maghub.client.put("/models/local%2Fscripted", json={**body, "api_key": masked, "temperature": 1.1})
+    ).status_code == 200
     second_client = await maghub.runtime.models.client("local/scripted")
     assert second_client is not first_client
     assert second_client is await maghub.runtime.models.client("local/scripted")  # reused while unchanged

@@ -14,7 +14,13 @@ SECRET = "sk-test-0123456789abcdefSECRET"
 
 
 def model_body(name: str = "deepseek/deepseek-chat", **extra: object) -> dict[str, object]:
-    return {"name": name, "base_url": "https://api.deepseek.com/v1", "api_key": SECRET, "model": "deepseek-chat", **extra}
+    return {
+        "name": name,
+        "base_url": "https://api.deepseek.com/v1",
+        "api_key": SECRET,
+        "model": "deepseek-chat",
+        **extra,
+    }
 
 
 def path(name: str, prefix: str = "") -> str:
@@ -77,7 +83,11 @@ async def test_put_keeps_key_when_blank_or_masked_and_replaces_when_new(maghub: 
     await client.post("/models", json=model_body("m"))
     masked = (await client.get("/models/m")).json()["data"]["api_key"]
     for kept in ["", masked, masked.replace("…", "..."), None]:
-        body = model_body("m", api_key=kept) if kept is not None else {k: v for k, v in model_body("m").items() if k != "api_key"}
+        body = (
+            model_body("m", api_key=kept)
+            if kept is not None
+            else {k: v for k, v in model_body("m").items() if k != "api_key"}
+        )
         response = await client.put("/models/m", json=body)
         assert response.status_code == 200, response.text
         assert (await maghub.runtime.models.get_config("m")).api_key == SECRET
@@ -187,7 +197,10 @@ async def test_concurrent_puts_never_lose_or_corrupt(maghub: RunningMaghub) -> N
     await client.post("/models", json=model_body("m"))
     temperatures = [round(i * 0.05, 2) for i in range(20)]
     responses = await asyncio.gather(
-        *(client.put("/models/m", json=model_body("m", temperature=t, seed=i, api_key="")) for i, t in enumerate(temperatures))
+        *(
+            client.put("/models/m", json=model_body("m", temperature=t, seed=i, api_key=""))
+            for i, t in enumerate(temperatures)
+        )
     )
     assert [r.status_code for r in responses] == [200] * 20
     final = (await client.get("/models/m")).json()["data"]

@@ -23,9 +23,7 @@ TOOLS = [{"type": "function", "function": {"name": "add", "parameters": {"type":
 
 @pytest.fixture
 async def sdk(llm: ScriptedLLM) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(
-        base_url=llm.base_url, api_key="sk-test", max_retries=0, timeout=5
-    ) as client:
+    async with openai.AsyncOpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0, timeout=5) as client:
         yield client
 
 
@@ -58,9 +56,7 @@ async def test_stream_wire_format(llm: ScriptedLLM) -> None:
     assert all(c["usage"] is None for c in chunks[:-1])
 
 
-async def test_stream_without_include_usage_has_no_usage_chunk(
-    llm: ScriptedLLM, sdk: openai.AsyncOpenAI
-) -> None:
+async def test_stream_without_include_usage_has_no_usage_chunk(llm: ScriptedLLM, sdk: openai.AsyncOpenAI) -> None:
     chunks = await collect(await sdk.chat.completions.create(model="m", messages=USER, stream=True))
     assert all(c.choices for c in chunks)
     assert all(c.usage is None for c in chunks)
@@ -69,9 +65,7 @@ async def test_stream_without_include_usage_has_no_usage_chunk(
 async def test_sdk_stream_content_reasoning_and_usage(llm: ScriptedLLM, sdk: openai.AsyncOpenAI) -> None:
     llm.script(Reply(content="The answer is 4", reasoning="two plus two", chunk_size=2))
     chunks = await collect(
-        await sdk.chat.completions.create(
-            model="m", messages=USER, stream=True, stream_options={"include_usage": True}
-        )
+        await sdk.chat.completions.create(model="m", messages=USER, stream=True, stream_options={"include_usage": True})
     )
     deltas = [c.choices[0].delta for c in chunks if c.choices]
     assert deltas[0].role == "assistant"
@@ -94,9 +88,7 @@ async def test_sdk_stream_parallel_tool_calls(llm: ScriptedLLM, sdk: openai.Asyn
             ]
         )
     )
-    chunks = await collect(
-        await sdk.chat.completions.create(model="m", messages=USER, tools=TOOLS, stream=True)
-    )
+    chunks = await collect(await sdk.chat.completions.create(model="m", messages=USER, tools=TOOLS, stream=True))
     calls = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
     headers = [tc for tc in calls if tc.id]
     assert [(h.index, h.id, h.type, h.function.name, h.function.arguments) for h in headers] == [
@@ -111,9 +103,7 @@ async def test_sdk_stream_parallel_tool_calls(llm: ScriptedLLM, sdk: openai.Asyn
 
 
 async def test_non_stream_shape_and_usage(llm: ScriptedLLM, sdk: openai.AsyncOpenAI) -> None:
-    llm.script(
-        Reply(content="Sure", reasoning="ok then", tool_calls=[{"name": "add", "arguments": {"a": 1}}])
-    )
+    llm.script(Reply(content="Sure", reasoning="ok then", tool_calls=[{"name": "add", "arguments": {"a": 1}}]))
     response = await sdk.chat.completions.create(model="m-1", messages=USER, tools=TOOLS)
     assert response.object == "chat.completion" and response.model == "m-1"
     choice = response.choices[0]
@@ -121,20 +111,14 @@ async def test_non_stream_shape_and_usage(llm: ScriptedLLM, sdk: openai.AsyncOpe
     assert choice.message.content == "Sure"
     assert choice.message.reasoning_content == "ok then"  # type: ignore[attr-defined]
     (call,) = choice.message.tool_calls
-    assert (
-        call.type == "function"
-        and call.function.name == "add"
-        and json.loads(call.function.arguments) == {"a": 1}
-    )
+    assert call.type == "function" and call.function.name == "add" and json.loads(call.function.arguments) == {"a": 1}
     assert response.usage.prompt_tokens == 3
     assert response.usage.completion_tokens == 1 + 2 + 1 + 2  # content, reasoning, call header, arguments
     assert response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens
 
 
 async def test_usage_override_and_finish_reason(llm: ScriptedLLM, sdk: openai.AsyncOpenAI) -> None:
-    llm.script(
-        Reply(content="cut", finish_reason="length", usage={"prompt_tokens": 100, "completion_tokens": 7})
-    )
+    llm.script(Reply(content="cut", finish_reason="length", usage={"prompt_tokens": 100, "completion_tokens": 7}))
     response = await sdk.chat.completions.create(model="m", messages=USER)
     assert response.choices[0].finish_reason == "length"
     assert (response.usage.prompt_tokens, response.usage.completion_tokens, response.usage.total_tokens) == (
@@ -158,8 +142,7 @@ async def test_rules_in_order_with_times(llm: ScriptedLLM, sdk: openai.AsyncOpen
     first = llm.script("first", times=2)
     llm.script("second")
     replies = [
-        (await sdk.chat.completions.create(model="m", messages=USER)).choices[0].message.content
-        for _ in range(4)
+        (await sdk.chat.completions.create(model="m", messages=USER)).choices[0].message.content for _ in range(4)
     ]
     assert replies == ["first", "first", "second", "second"]
     assert first.exhausted and first.used == 2
@@ -190,10 +173,7 @@ async def test_matchers(llm: ScriptedLLM, sdk: openai.AsyncOpenAI) -> None:
     assert await ask(USER, model="big") == "for big"
     assert await ask(USER, tools=TOOLS) == "with tools"
     assert await ask([{"role": "user", "content": "weather today?"}]) == "about weather"
-    assert (
-        await ask([*USER, {"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}])
-        == "long one"
-    )
+    assert await ask([*USER, {"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]) == "long one"
     assert await ask(USER) == "computed 1"
 
 
@@ -278,9 +258,7 @@ async def test_latency_and_chunk_delay(llm: ScriptedLLM, sdk: openai.AsyncOpenAI
 
 async def test_request_log_records_body_and_headers(llm: ScriptedLLM, sdk: openai.AsyncOpenAI) -> None:
     before = time.time()
-    await sdk.chat.completions.create(
-        model="m", messages=USER, temperature=0.3, extra_headers={"X-Trace": "t1"}
-    )
+    await sdk.chat.completions.create(model="m", messages=USER, temperature=0.3, extra_headers={"X-Trace": "t1"})
     (record,) = llm.requests
     assert record.body["temperature"] == 0.3 and record.body["messages"] == USER
     assert record.headers["x-trace"] == "t1" and record.headers["authorization"] == "Bearer sk-test"
@@ -295,9 +273,7 @@ async def test_wait_for_times_out_with_context(llm: ScriptedLLM) -> None:
 
 async def test_admin_endpoints(llm: ScriptedLLM, sdk: openai.AsyncOpenAI) -> None:
     async with httpx2.AsyncClient(base_url=origin(llm) + "/_scripted") as admin:
-        flat = await admin.post(
-            "/rules", json={"last_user_contains": "friend", "content": "flat rule", "times": 1}
-        )
+        flat = await admin.post("/rules", json={"last_user_contains": "friend", "content": "flat rule", "times": 1})
         nested = await admin.post("/rules", json={"model": "m", "reply": {"content": "nested rule"}})
         assert flat.status_code == nested.status_code == 201
         assert flat.json()["rule"]["match"] == {"last_user_contains": "friend"}
@@ -307,8 +283,7 @@ async def test_admin_endpoints(llm: ScriptedLLM, sdk: openai.AsyncOpenAI) -> Non
             assert (await admin.post("/rules", json=invalid)).status_code == 400, invalid
 
         replies = [
-            (await sdk.chat.completions.create(model="m", messages=USER)).choices[0].message.content
-            for _ in range(2)
+            (await sdk.chat.completions.create(model="m", messages=USER)).choices[0].message.content for _ in range(2)
         ]
         assert replies == ["flat rule", "nested rule"]
 
@@ -328,9 +303,7 @@ async def test_models_and_bad_requests(llm: ScriptedLLM) -> None:
     async with httpx2.AsyncClient(base_url=llm.base_url) as http:
         models = (await http.get("/models")).json()
         assert models["object"] == "list" and models["data"][0]["id"] == "scripted-model"
-        not_json = await http.post(
-            "/chat/completions", content=b"{nope", headers={"content-type": "application/json"}
-        )
+        not_json = await http.post("/chat/completions", content=b"{nope", headers={"content-type": "application/json"})
         assert not_json.status_code == 400 and not_json.json()["error"]["type"] == "invalid_request_error"
         assert (await http.post("/chat/completions", json={"model": "m"})).status_code == 400
     assert llm.requests == []

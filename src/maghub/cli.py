@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -12,7 +12,6 @@ from maghub.cli_mcp import app as mcp_app
 from maghub.cli_support import err, fail, load_settings
 from maghub.cli_users import app as users_app
 from maghub.errors import ConfigurationError
-from maghub.settings import Settings
 
 app = typer.Typer(
     name="maghub",
@@ -64,7 +63,12 @@ def serve(
     from maghub.server import bind_listener, build_server, listen_url, preflight
 
     settings = load_settings(
-        host=host, port=port, data_dir=data_dir, database_url=database_url, log_level=log_level, demo=demo,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        log_level=log_level,
+        demo=demo,
         auth_enabled=auth,
     )
     configure_logging(settings.log_level, settings.log_format)

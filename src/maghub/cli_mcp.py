@@ -66,14 +66,20 @@ def list_servers(url: UrlOption = None) -> None:
         state = status.get(name, {})
         target = entry.get("url") or " ".join([entry.get("command") or "", *entry.get("args", [])])
         shown_state = "disabled" if entry.get("disabled") else state.get("status", "?")
-        table.add_row(name, entry["transportType"], shown_state, str(state.get("toolCount", 0)), target,
-                      state.get("lastError") or "")
+        table.add_row(
+            name,
+            entry["transportType"],
+            shown_state,
+            str(state.get("toolCount", 0)),
+            target,
+            state.get("lastError") or "",
+        )
     out.print(table)
 
 
 @app.command("add")
 def add_servers(
-    file: Annotated[Path, typer.Argument(help="A JSON file: {\"mcpServers\": {...}} (MAG, hub or Claude Desktop).")],
+    file: Annotated[Path, typer.Argument(help='A JSON file: {"mcpServers": {...}} (MAG, hub or Claude Desktop).')],
     url: UrlOption = None,
 ) -> None:
     """Add the MCP servers of a config file (e.g. Claude Desktop's claude_desktop_config.json)."""

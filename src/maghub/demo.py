@@ -38,7 +38,5 @@ async def register_demo_model(runtime: Runtime) -> None:
     """Point the ``demo`` model at this server's mounted scripted LLM (the port may differ per start)."""
     settings = runtime.settings
     base_url = f"{listen_url(settings.host, settings.port)}{DEMO_MOUNT_PATH}/v1"
-    await runtime.models.upsert(
-        ModelConfig(name=DEMO_MODEL_NAME, base_url=base_url, api_key="", model=DEMO_MODEL_NAME)
-    )
+    await runtime.models.upsert(ModelConfig(name=DEMO_MODEL_NAME, base_url=base_url, api_key="", model=DEMO_MODEL_NAME))
     log.info("demo model registered", extra={"model": DEMO_MODEL_NAME, "base_url": base_url})

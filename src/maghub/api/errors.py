@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -66,7 +66,7 @@ def status_for(error: MaghubError) -> int:
 
 def utc_timestamp() -> str:
     """ISO-8601 UTC with milliseconds and ``Z``, as the hub writes every timestamp."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def describe_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -76,8 +76,12 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, A
         location = [part for part in error.get("loc", ()) if part != "body"]
         field = ".".join(str(part) for part in location) or "body"
         described.append(
-            {"loc": list(error.get("loc", ())), "field": field, "msg": error.get("msg", "invalid value"),
-             "type": error.get("type")}
+            {
+                "loc": list(error.get("loc", ())),
+                "field": field,
+                "msg": error.get("msg", "invalid value"),
+                "type": error.get("type"),
+            }
         )
     return described
 
@@ -104,8 +108,11 @@ def error_response(
             error_details.setdefault("errors", message)
         body: dict[str, Any] = {
             "success": False,
-            "error": {"code": code or HUB_CODE_BY_STATUS.get(status, "SERVER_API_ERROR"), "message": text,
-                      "details": error_details},
+            "error": {
+                "code": code or HUB_CODE_BY_STATUS.get(status, "SERVER_API_ERROR"),
+                "message": text,
+                "details": error_details,
+            },
             "timestamp": utc_timestamp(),
         }
         # The hub reports schema problems as 400 VALIDATION_ERROR.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
@@ -48,7 +48,7 @@ class TokenService:
         self.lifetime = lifetime
 
     def issue(self, *, username: str, user_id: str, role: str) -> IssuedToken:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         claims = {
             "sub": username,
             "uid": user_id,
@@ -77,10 +77,12 @@ class TokenService:
         except jwt.ExpiredSignatureError:
             raise AuthenticationError("The access token has expired; log in again at POST /api/auth/login.") from None
         except jwt.InvalidTokenError as exc:
-            raise AuthenticationError(f"The access token is not valid ({exc}); log in again at POST /api/auth/login.") from None
+            raise AuthenticationError(
+                f"The access token is not valid ({exc}); log in again at POST /api/auth/login."
+            ) from None
         return TokenClaims(
             subject=str(claims["sub"]),
             user_id=str(claims.get("uid", "")),
             role=str(claims.get("role", "user")),
-            expires_at=datetime.fromtimestamp(claims["exp"], timezone.utc),
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         )

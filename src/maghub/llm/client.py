@@ -123,9 +123,7 @@ class LLMClient:
                 continue
             for early in held:  # a reply without any token, e.g. an empty answer
                 yield early
-            yield FinalEvent(
-                assembler.message(), assembler.finish_reason, assembler.usage, attempts=retries + 1
-            )
+            yield FinalEvent(assembler.message(), assembler.finish_reason, assembler.usage, attempts=retries + 1)
             return
 
     async def complete(self, messages: Sequence[Mapping[str, Any]], **overrides: Any) -> CompletionResult:
@@ -211,9 +209,7 @@ async def _iter_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, An
     async for data in iter_sse_data(response):
         chunk = json.loads(data)
         if not isinstance(chunk, dict):
-            raise openai.APIResponseValidationError(
-                response, chunk, message="a stream event is not a JSON object"
-            )
+            raise openai.APIResponseValidationError(response, chunk, message="a stream event is not a JSON object")
         if chunk.get("error"):  # an error event inside a 200 stream (OpenRouter, vLLM, LiteLLM do this)
             raise _provider_error(response, chunk["error"])
         yield chunk
@@ -221,9 +217,7 @@ async def _iter_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, An
 
 def _provider_error(response: httpx2.Response, error: Any) -> openai.APIError:
     message = error.get("message") if isinstance(error, dict) else error
-    return openai.APIError(
-        str(message or "the provider reported an error"), response.request, body={"error": error}
-    )
+    return openai.APIError(str(message or "the provider reported an error"), response.request, body={"error": error})
 
 
 def strip_think(text: str) -> str:

@@ -84,9 +84,7 @@ class LLMError(Exception):
         return self.kind in RETRYABLE_KINDS
 
     def __repr__(self) -> str:
-        return (
-            f"LLMError(kind={self.kind.value!r}, status_code={self.status_code!r}, message={self.message!r})"
-        )
+        return f"LLMError(kind={self.kind.value!r}, status_code={self.status_code!r}, message={self.message!r})"
 
 
 def classify(exc: BaseException, config: ModelConfig) -> LLMError:

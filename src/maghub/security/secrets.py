@@ -85,7 +85,6 @@ def is_masked_or_blank(candidate: str | None, stored: str) -> bool:
     return candidate is None or not candidate.strip() or is_masked_form(candidate, stored)
 
 
-
 # Environment variables whose names say they hold a credential, and values that look like one.
 _SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|auth|credential|cookie|session|private|signature|dsn", re.I)
 _TOKEN_LIKE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-.=+]{16,}$")

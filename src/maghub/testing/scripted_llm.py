@@ -174,9 +174,7 @@ class Rule:
         if self.has_tools is not None and bool(body.get("tools")) != self.has_tools:
             return False
         if self.last_is_tool_result is not None:
-            last_is_tool = (
-                bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"
-            )
+            last_is_tool = bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"
             if last_is_tool != self.last_is_tool_result:
                 return False
         if self.last_user_contains is not None and self.last_user_contains not in last_user_text(body):
@@ -189,9 +187,7 @@ class Rule:
 
     def describe(self) -> dict[str, Any]:
         """A JSON view for ``GET /_scripted/rules``; callables are shown by name only."""
-        match: dict[str, Any] = {
-            k: getattr(self, k) for k in sorted(_MATCH_FIELDS) if getattr(self, k) is not None
-        }
+        match: dict[str, Any] = {k: getattr(self, k) for k in sorted(_MATCH_FIELDS) if getattr(self, k) is not None}
         if self.when is not None:
             match["when"] = getattr(self.when, "__name__", "<callable>")
         reply: Any
@@ -235,9 +231,7 @@ def message_text(message: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
-        )
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
 
 
@@ -386,9 +380,7 @@ class _Plan:
         ]
         reasoning_tokens = len(_tokens(reply.reasoning))
         completion = (
-            reasoning_tokens
-            + len(_tokens(reply.content))
-            + sum(1 + len(_tokens(call.arguments)) for call in calls)
+            reasoning_tokens + len(_tokens(reply.content)) + sum(1 + len(_tokens(call.arguments)) for call in calls)
         )
         usage: dict[str, Any] = {"prompt_tokens": _prompt_tokens(body), "completion_tokens": completion}
         usage.update(reply.usage or {})
@@ -423,9 +415,7 @@ class _Plan:
             "object": "chat.completion",
             "created": self.created,
             "model": self.model,
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": self.finish_reason}
-            ],
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": self.finish_reason}],
             "usage": self.usage,
         }
 
@@ -443,8 +433,7 @@ class _Plan:
             }
             deltas.append({"tool_calls": [header]})
             deltas += [
-                {"tool_calls": [{"index": index, "function": {"arguments": p}}]}
-                for p in _chunks(call.arguments, size)
+                {"tool_calls": [{"index": index, "function": {"arguments": p}}]} for p in _chunks(call.arguments, size)
             ]
         return deltas
 
@@ -480,9 +469,7 @@ def _arguments_json(arguments: dict[str, Any] | str) -> str:
     return arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
 
 
-def _error_body(
-    status: int, message: str | None, type_: str | None = None, code: str | None = None
-) -> dict[str, Any]:
+def _error_body(status: int, message: str | None, type_: str | None = None, code: str | None = None) -> dict[str, Any]:
     default_type, default_code = _ERROR_TYPES.get(
         status, ("server_error" if status >= 500 else "invalid_request_error", None)
     )
@@ -509,9 +496,7 @@ class _ChatResponse(Response):
     server, and abandons the reply.
     """
 
-    def __init__(
-        self, record: RecordedRequest, plan: _Plan, delay: float, stream: bool, include_usage: bool
-    ) -> None:
+    def __init__(self, record: RecordedRequest, plan: _Plan, delay: float, stream: bool, include_usage: bool) -> None:
         # Response.__init__ is skipped on purpose: this object only needs to be an ASGI callable.
         self.background = None
         self._record = record
@@ -736,9 +721,7 @@ class ScriptedLLM:
                 return requests
             if time.monotonic() >= deadline:
                 seen = [(r.id, r.outcome, last_user_text(r.body)[:40]) for r in requests]
-                raise TimeoutError(
-                    f"scripted LLM: condition not met within {timeout}s; requests seen: {seen}"
-                )
+                raise TimeoutError(f"scripted LLM: condition not met within {timeout}s; requests seen: {seen}")
             await anyio.sleep(interval)
 
     # ---- endpoints
@@ -770,10 +753,7 @@ class ScriptedLLM:
         return _ChatResponse(record, plan, delay, bool(body.get("stream")), include_usage)
 
     async def _list_models(self, request: Request) -> Response:
-        data = [
-            {"id": name, "object": "model", "created": 0, "owned_by": "maghub-scripted"}
-            for name in self.models
-        ]
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "maghub-scripted"} for name in self.models]
         return JSONResponse({"object": "list", "data": data})
 
     async def _admin_rules(self, request: Request) -> Response:
@@ -819,9 +799,7 @@ class ScriptedLLM:
             raise RuntimeError("scripted LLM: already running in a thread")
         sock = _bind(host, port)
         server = _server(self.app)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="scripted-llm", daemon=True
-        )
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="scripted-llm", daemon=True)
         thread.start()
         deadline = time.monotonic() + startup_timeout
         while not server.started:
@@ -893,9 +871,7 @@ def _origin(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _server(
-    app: Any, log_config: dict[str, Any] | None = None, log_level: str | None = None
-) -> uvicorn.Server:
+def _server(app: Any, log_config: dict[str, Any] | None = None, log_level: str | None = None) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         lifespan="off",
@@ -918,9 +894,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8900, help="0 picks a free port (printed on start)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before the first token")
-    parser.add_argument(
-        "--model", action="append", dest="models", help="model id listed by /v1/models (repeatable)"
-    )
+    parser.add_argument("--model", action="append", dest="models", help="model id listed by /v1/models (repeatable)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
     llm = ScriptedLLM(latency=args.latency, models=args.models or [DEFAULT_MODEL])

@@ -6,7 +6,7 @@ Every answer is the hub's envelope ``{"success", "data", "timestamp"}``; errors 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
@@ -38,7 +38,7 @@ def envelope(data: Any) -> dict[str, Any]:
 def iso_ms(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def server_view(runtime: Runtime, status: ServerStatus, *, detailed: bool = False) -> dict[str, Any]:
@@ -131,9 +131,7 @@ async def test_server(
 
 
 @router.post("/validate", summary="Check a configuration: errors, warnings and suggestions")
-async def validate_server(
-    config: Any = ConfigBody, _user: User | None = Depends(token_in_auth_mode)
-) -> dict[str, Any]:
+async def validate_server(config: Any = ConfigBody, _user: User | None = Depends(token_in_auth_mode)) -> dict[str, Any]:
     return envelope(review_server_config(config).to_json())
 
 
@@ -213,4 +211,3 @@ async def disconnect_server(server_id: str, runtime: RuntimeDep, _user: SignedIn
         raise ConflictError(f"Server '{server_id}' is already disconnected.", code="SERVER_ALREADY_DISCONNECTED")
     await manager.disconnect(server_id)
     return envelope({"id": server_id, "message": f"服务器 '{server_id}' 已断开连接", "status": "disconnected"})
-

@@ -67,15 +67,26 @@ async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
     return to_mag_document(runtime.mcp.masked(config) for config in await runtime.mcp.configs())
 
 
-@router.post("/mcp/config", summary="Replace the whole MCP configuration; changed servers reconnect", dependencies=[AdminInAuthMode])
+@router.post(
+    "/mcp/config",
+    summary="Replace the whole MCP configuration; changed servers reconnect",
+    dependencies=[AdminInAuthMode],
+)
 async def replace_config(runtime: RuntimeDep, document: dict[str, Any] = ConfigDocument) -> dict[str, Any]:
     configs = parse_mcp_servers(document)
     applied = await runtime.mcp.replace_all(configs)
     await _settle(runtime, [*applied.added, *applied.changed])
     statuses = runtime.mcp.manager.status()
     # The seed's per-server results; "status" is the original's summary, unless a server has that name.
-    body: dict[str, Any] = {"status": {"message": "配置已更新", "added": applied.added, "changed": applied.changed,
-                                       "removed": applied.removed, "unchanged": applied.unchanged}}
+    body: dict[str, Any] = {
+        "status": {
+            "message": "配置已更新",
+            "added": applied.added,
+            "changed": applied.changed,
+            "removed": applied.removed,
+            "unchanged": applied.unchanged,
+        }
+    }
     body.update({name: status_view(status) for name, status in statuses.items()})
     return body
 
@@ -109,8 +120,12 @@ async def add_servers(runtime: RuntimeDep, document: dict[str, Any] = ConfigDocu
     }
 
 
-@router.post("/mcp/remove", summary="Remove MCP servers by name; their processes are stopped", dependencies=[AdminInAuthMode])
-async def remove_servers(runtime: RuntimeDep, names: list[str] = Body(examples=[["server1", "server2"]])) -> dict[str, Any]:
+@router.post(
+    "/mcp/remove", summary="Remove MCP servers by name; their processes are stopped", dependencies=[AdminInAuthMode]
+)
+async def remove_servers(
+    runtime: RuntimeDep, names: list[str] = Body(examples=[["server1", "server2"]])
+) -> dict[str, Any]:
     if not names:
         raise InvalidInputError('No server names given: send a JSON array such as ["server1"].')
     result = await runtime.mcp.remove(names)
@@ -128,7 +143,11 @@ async def remove_servers(runtime: RuntimeDep, names: list[str] = Body(examples=[
     }
 
 
-@router.post("/mcp/connect/{server_name}", summary="Connect one MCP server, or 'all' of them in parallel", dependencies=[AdminInAuthMode])
+@router.post(
+    "/mcp/connect/{server_name}",
+    summary="Connect one MCP server, or 'all' of them in parallel",
+    dependencies=[AdminInAuthMode],
+)
 async def connect(server_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     manager = runtime.mcp.manager
     if server_name.lower() == "all":
@@ -156,7 +175,9 @@ async def connect(server_name: str, runtime: RuntimeDep) -> dict[str, Any]:
         }
     status = await manager.connect(server_name, wait=True)
     if not status.connected:
-        raise InvalidInputError(f"Cannot connect to MCP server '{server_name}': {status.last_error or status.state.value}")
+        raise InvalidInputError(
+            f"Cannot connect to MCP server '{server_name}': {status.last_error or status.state.value}"
+        )
     return {
         "status": "success",
         "server": server_name,
@@ -166,7 +187,11 @@ async def connect(server_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
-@router.post("/mcp/disconnect/{server_name}", summary="Disconnect one MCP server (it stays configured)", dependencies=[AdminInAuthMode])
+@router.post(
+    "/mcp/disconnect/{server_name}",
+    summary="Disconnect one MCP server (it stays configured)",
+    dependencies=[AdminInAuthMode],
+)
 async def disconnect(server_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     manager = runtime.mcp.manager
     was_connected = manager.server_status(server_name).state in (ConnectionState.CONNECTED, ConnectionState.CONNECTING)
@@ -190,7 +215,9 @@ class ToolTest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-@router.post("/mcp/test-tool", summary="Call one tool (connecting its server if needed)", dependencies=[AdminInAuthMode])
+@router.post(
+    "/mcp/test-tool", summary="Call one tool (connecting its server if needed)", dependencies=[AdminInAuthMode]
+)
 async def test_tool(request: ToolTest, runtime: RuntimeDep) -> dict[str, Any]:
     manager = runtime.mcp.manager
     if not manager.server_status(request.server_name).connected:
@@ -207,4 +234,3 @@ async def test_tool(request: ToolTest, runtime: RuntimeDep) -> dict[str, Any]:
         "error": result.text if result.is_error else None,
         "execution_time": round(result.elapsed_ms / 1000, 4),
     }
-

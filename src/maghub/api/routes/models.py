@@ -42,7 +42,11 @@ async def add_model(config: ModelConfig, runtime: RuntimeDep) -> dict[str, str]:
     return {"status": "success", "message": f"模型 '{config.name}' 添加成功"}
 
 
-@router.put("/models/{model_name:path}", summary="Replace a model's configuration (rename allowed)", dependencies=[AdminInAuthMode])
+@router.put(
+    "/models/{model_name:path}",
+    summary="Replace a model's configuration (rename allowed)",
+    dependencies=[AdminInAuthMode],
+)
 async def update_model(model_name: str, update: ModelUpdate, runtime: RuntimeDep) -> dict[str, str]:
     config = ModelConfig.model_validate({**update.model_dump(), "name": update.name or model_name})
     await runtime.models.update(model_name, config)

@@ -14,7 +14,11 @@ router = APIRouter(tags=["system"])
 health_router = APIRouter(tags=["system"])
 
 
-@router.post("/system/shutdown", summary="Shut down gracefully: in-flight streams and runs may finish", dependencies=[AdminInAuthMode])
+@router.post(
+    "/system/shutdown",
+    summary="Shut down gracefully: in-flight streams and runs may finish",
+    dependencies=[AdminInAuthMode],
+)
 async def shutdown(background: BackgroundTasks, runtime: RuntimeDep) -> dict[str, Any]:
     active = runtime.shutdown.begin()
     # Runs after the response is sent, so the client gets its answer before the listener closes.
