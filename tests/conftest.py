@@ -19,6 +19,7 @@ import pytest
 
 from maghub.settings import Settings
 from maghub.testing.harness import RunningMaghub, running_maghub
+from maghub.testing.mcp_servers.harness import new_marker, wait_for_no_marked_processes
 from maghub.testing.scripted_llm import ScriptedLLM
 
 POSTGRES_ADMIN_URL = os.environ.get("MAGHUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -86,3 +87,12 @@ def settings(data_dir: Path, database_url: str) -> Settings:
 async def maghub(settings: Settings) -> AsyncIterator[RunningMaghub]:
     async with running_maghub(settings) as running:
         yield running
+
+
+@pytest.fixture
+async def marker() -> AsyncIterator[str]:
+    """A tag for the MCP server processes a test starts; the test fails if any outlives it."""
+    marker = new_marker()
+    yield marker
+    leftover = await wait_for_no_marked_processes(marker, timeout=5)
+    assert not leftover, f"processes left running after the test: {leftover}"

@@ -38,9 +38,7 @@ from maghub.testing.mcp_servers.harness import (
     eventually,
     fixture_server,
     marked_processes,
-    new_marker,
     process_alive,
-    wait_for_no_marked_processes,
 )
 from maghub.testing.mcp_servers.launch import HttpFixtureServer, serving_over_http
 from maghub.testing.process import free_port
@@ -50,14 +48,6 @@ TRANSPORTS = ["stdio", "sse", "streamable-http"]
 NEVER_ANSWERS = ["-c", "import sys; sys.stdin.read()"]
 
 Launch = Callable[..., Awaitable[ServerConfig]]
-
-
-@pytest.fixture
-async def marker() -> AsyncIterator[str]:
-    marker = new_marker()
-    yield marker
-    leftover = await wait_for_no_marked_processes(marker, timeout=2)
-    assert not leftover, f"processes left running after the test: {leftover}"
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,19 +13,9 @@ from maghub.testing.mcp_servers.harness import (
     FAST_POLICY,
     MARKER_VARIABLE,
     fixture_server,
-    new_marker,
-    wait_for_no_marked_processes,
 )
 from maghub.testing.mcp_servers.launch import serving_over_http
 from maghub.testing.process import free_port
-
-
-@pytest.fixture
-async def marker() -> AsyncIterator[str]:
-    marker = new_marker()
-    yield marker
-    leftover = await wait_for_no_marked_processes(marker, timeout=2)
-    assert not leftover, f"processes left running after the test: {leftover}"
 
 
 async def test_probe_of_a_working_server(marker: str) -> None:

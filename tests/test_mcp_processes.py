@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.to_thread
@@ -30,20 +30,10 @@ from maghub.testing.mcp_servers.harness import (
     eventually,
     fixture_server,
     marked_processes,
-    new_marker,
     process_alive,
-    wait_for_no_marked_processes,
 )
 
 pytestmark = pytest.mark.skipif(not process_tree.AVAILABLE, reason="process trees are tracked through /proc (Linux)")
-
-
-@pytest.fixture
-async def marker() -> AsyncIterator[str]:
-    marker = new_marker()
-    yield marker
-    leftover = await wait_for_no_marked_processes(marker, timeout=2)
-    assert not leftover, f"processes left running after the test: {leftover}"
 
 
 async def start_server_with_children(manager: MCPManager, marker: str) -> list[int]:

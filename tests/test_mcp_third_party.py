@@ -6,26 +6,17 @@ The first run downloads the packages (about 10 s each), hence the long timeouts.
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
 
 from maghub.mcp import ConnectionState, MCPManager, parse_mcp_servers
-from maghub.testing.mcp_servers.harness import FAST_POLICY, MARKER_VARIABLE, new_marker, wait_for_no_marked_processes
+from maghub.testing.mcp_servers.harness import FAST_POLICY, MARKER_VARIABLE
 
 pytestmark = pytest.mark.skipif(shutil.which("npx") is None, reason="npx is not installed")
 
 # The default policy's long first-start timeout for package runners, the tests' short everything else.
 NPX_POLICY = replace(FAST_POLICY, package_runner_timeout=180.0, request_timeout=30.0)
-
-
-@pytest.fixture
-async def marker() -> AsyncIterator[str]:
-    marker = new_marker()
-    yield marker
-    leftover = await wait_for_no_marked_processes(marker, timeout=5)
-    assert not leftover, f"processes left running after the test: {leftover}"
 
 
 async def test_server_everything_and_time_mcp(marker: str) -> None:
