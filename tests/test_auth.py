@@ -201,3 +201,20 @@ async def test_users_create_cli_then_login(tmp_path: Path) -> None:
         token = await login(maghub, "admin", "correct horse battery")
         me = await maghub.client.get("/api/auth/me", headers=bearer(token))
         assert me.json()["role"] == "admin"
+
+
+async def test_cors_allows_only_configured_origins_and_secrets_are_private(maghub: RunningMaghub) -> None:
+    def preflight(origin: str) -> dict[str, str]:
+        return {"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+
+    allowed = await maghub.client.options("/api/models", headers=preflight("http://localhost:5173"))
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    refused = await maghub.client.options("/api/models", headers=preflight("https://evil.example"))
+    assert "access-control-allow-origin" not in refused.headers
+    simple = await maghub.client.get("/models", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in simple.headers
+
+    for name in ("jwt.secret", "secret.key"):
+        assert (maghub.settings.data_dir / name).stat().st_mode & 0o777 == 0o600
+    assert maghub.settings.data_dir.stat().st_mode & 0o077 == 0

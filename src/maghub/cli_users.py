@@ -10,11 +10,7 @@ from typing import Annotated
 
 import typer
 
-from maghub.auth.users import create_user
 from maghub.cli_support import fail, load_settings, out
-from maghub.errors import MaghubError
-from maghub.runtime import ensure_data_dir
-from maghub.store.database import Database
 
 app = typer.Typer(help="Manage user accounts (for auth mode and the hub API).", no_args_is_help=True)
 
@@ -33,6 +29,12 @@ def create(
     database_url: Annotated[str | None, typer.Option(help="Database URL [env MAGHUB_DATABASE_URL].")] = None,
 ) -> None:
     """Create a user. The password is asked for, or read from standard input when it is not a terminal."""
+    # Imported here, not at the top: `maghub --version` must not load the server's dependencies.
+    from maghub.auth.users import create_user
+    from maghub.errors import MaghubError
+    from maghub.runtime import ensure_data_dir
+    from maghub.store.database import Database
+
     settings = load_settings(data_dir=data_dir, database_url=database_url)
     password = _read_password()
 
