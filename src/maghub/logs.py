@@ -45,6 +45,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
+class NonProtocolOutputFilter(logging.Filter):
+    """Servers that print banners to stdout (time-mcp does) make the MCP SDK log a full traceback per
+    line; the session survives, so one warning line without the traceback says all there is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Failed to parse JSONRPC message"):
+            record.msg, record.args = "an MCP server printed a line that is not JSON-RPC; it was ignored", ()
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def configure_logging(level: str = "info", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
@@ -53,5 +65,6 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     # Our access middleware logs requests with their fields; uvicorn's own access line would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("mcp.client.stdio").addFilter(NonProtocolOutputFilter())
     for noisy in ("httpx2", "httpcore2", "openai._base_client", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
