@@ -1,0 +1,108 @@
+"""Conversations with their rounds and messages. Rounds and messages are only ever appended (and
+deleted with their conversation); callers own the session and so the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from maghub.store.tables import ConversationRow, MessageRow, RoundRow, utcnow
+
+# Message keys stored in columns of their own; anything else an OpenAI message carries goes to ``extra``.
+_MESSAGE_COLUMNS = ("role", "content", "reasoning_content", "tool_calls", "tool_call_id")
+
+
+def message_to_row(message: dict[str, Any]) -> MessageRow:
+    extra = {key: value for key, value in message.items() if key not in _MESSAGE_COLUMNS}
+    return MessageRow(**{key: message.get(key) for key in _MESSAGE_COLUMNS}, extra=extra)
+
+
+def row_to_message(row: MessageRow) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": row.role, "content": row.content}
+    for key in ("reasoning_content", "tool_calls", "tool_call_id"):
+        if getattr(row, key) is not None:
+            message[key] = getattr(row, key)
+    return {**message, **row.extra}
+
+
+class ConversationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, conversation_id: str, *, for_update: bool = False) -> ConversationRow | None:
+        query = select(ConversationRow).where(ConversationRow.id == conversation_id)
+        if for_update:
+            query = query.with_for_update()
+        return await self._session.scalar(query)
+
+    def add(self, row: ConversationRow) -> None:
+        self._session.add(row)
+
+    async def list_for_user(
+        self, user_id: str, *, statuses: Collection[str] | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[Sequence[ConversationRow], int]:
+        """The user's conversations, most recently updated first, and how many there are in all."""
+        condition = ConversationRow.user_id == user_id
+        if statuses is not None:
+            condition = condition & ConversationRow.status.in_(list(statuses))
+        total = await self._session.scalar(select(func.count()).select_from(ConversationRow).where(condition))
+        rows = await self._session.scalars(
+            select(ConversationRow)
+            .where(condition)
+            .order_by(ConversationRow.updated_at.desc(), ConversationRow.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return rows.all(), int(total or 0)
+
+    async def delete(self, conversation_id: str) -> bool:
+        """Delete the conversation with every round and message (the foreign keys cascade)."""
+        result = await self._session.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
+        return bool(result.rowcount)
+
+    async def start_round(self, conversation: ConversationRow, details: dict[str, Any] | None = None) -> RoundRow:
+        number = await self._session.scalar(
+            select(func.coalesce(func.max(RoundRow.number), 0)).where(RoundRow.conversation_id == conversation.id)
+        )
+        round_row = RoundRow(conversation_id=conversation.id, number=int(number or 0) + 1, details=details or {})
+        self._session.add(round_row)
+        conversation.round_count = round_row.number
+        conversation.updated_at = utcnow()
+        await self._session.flush()
+        return round_row
+
+    async def get_round(self, round_id: int) -> RoundRow | None:
+        return await self._session.get(RoundRow, round_id)
+
+    async def append_message(self, round_row: RoundRow, message: dict[str, Any]) -> MessageRow:
+        position = await self._session.scalar(
+            select(func.count()).select_from(MessageRow).where(MessageRow.round_id == round_row.id)
+        )
+        row = message_to_row(message)
+        row.conversation_id = round_row.conversation_id
+        row.round_id = round_row.id
+        row.position = int(position or 0)
+        self._session.add(row)
+        round_row.updated_at = utcnow()
+        return row
+
+    async def rounds_with_messages(self, conversation_id: str) -> list[tuple[RoundRow, list[MessageRow]]]:
+        rounds = (
+            await self._session.scalars(
+                select(RoundRow).where(RoundRow.conversation_id == conversation_id).order_by(RoundRow.number)
+            )
+        ).all()
+        messages = (
+            await self._session.scalars(
+                select(MessageRow)
+                .where(MessageRow.conversation_id == conversation_id)
+                .order_by(MessageRow.round_id, MessageRow.position)
+            )
+        ).all()
+        by_round: dict[int, list[MessageRow]] = {round_row.id: [] for round_row in rounds}
+        for message in messages:
+            by_round[message.round_id].append(message)
+        return [(round_row, by_round[round_row.id]) for round_row in rounds]
