@@ -205,7 +205,11 @@ async def test_users_create_cli_then_login(tmp_path: Path) -> None:
 
 async def test_cors_allows_only_configured_origins_and_secrets_are_private(maghub: RunningMaghub) -> None:
     def preflight(origin: str) -> dict[str, str]:
-        return {"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+        return {
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        }
 
     allowed = await maghub.client.options("/api/models", headers=preflight("http://localhost:5173"))
     assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"

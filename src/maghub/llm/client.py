@@ -206,13 +206,14 @@ async def _iter_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, An
         raise openai.APIResponseValidationError(
             response, body, message="the server answered a streaming request with one JSON reply"
         )
-    async for data in iter_sse_data(response):
-        chunk = json.loads(data)
-        if not isinstance(chunk, dict):
-            raise openai.APIResponseValidationError(response, chunk, message="a stream event is not a JSON object")
-        if chunk.get("error"):  # an error event inside a 200 stream (OpenRouter, vLLM, LiteLLM do this)
-            raise _provider_error(response, chunk["error"])
-        yield chunk
+    async with aclosing(iter_sse_data(response)) as events:
+        async for data in events:
+            chunk = json.loads(data)
+            if not isinstance(chunk, dict):
+                raise openai.APIResponseValidationError(response, chunk, message="a stream event is not a JSON object")
+            if chunk.get("error"):  # an error event inside a 200 stream (OpenRouter, vLLM, LiteLLM do this)
+                raise _provider_error(response, chunk["error"])
+            yield chunk
 
 
 def _provider_error(response: httpx2.Response, error: Any) -> openai.APIError:

@@ -9,8 +9,6 @@ depends on the selected tools, never on luck.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,9 +16,7 @@ from typing import Any, NamedTuple
 
 import mcp_types
 
-MAX_TOOL_NAME_LENGTH = 64
-_INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
-_HASH_LENGTH = 8
+from maghub.mcp.tool_names import INVALID_NAME_CHARS, MAX_TOOL_NAME_LENGTH, with_hash
 
 
 @dataclass(frozen=True)
@@ -92,13 +88,12 @@ def assign_tool_names(routes: Sequence[ToolRoute]) -> dict[ToolRoute, str]:
 
 
 def _fit(wanted: str, route: ToolRoute) -> str:
-    name = _INVALID_NAME_CHARS.sub("_", wanted) or "tool"
+    name = INVALID_NAME_CHARS.sub("_", wanted) or "tool"
     return name if len(name) <= MAX_TOOL_NAME_LENGTH else _with_hash(name, route)
 
 
 def _with_hash(name: str, route: ToolRoute) -> str:
-    digest = hashlib.sha256(f"{route.server}\0{route.tool}".encode()).hexdigest()[:_HASH_LENGTH]
-    return f"{name[: MAX_TOOL_NAME_LENGTH - _HASH_LENGTH - 1]}_{digest}"
+    return with_hash(name, f"{route.server}\0{route.tool}")
 
 
 def _parameters(schema: dict[str, Any]) -> dict[str, Any]:
