@@ -18,9 +18,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from maghub.llm.assembler import StreamAssembler
-from maghub.llm.client import LLMClient, LLMClientPool, strip_think
+from maghub.llm.client import LLMClient, strip_think
 from maghub.llm.config import ModelConfig
 from maghub.llm.errors import LLMError, LLMErrorKind
+from maghub.llm.pool import LLMClientPool
 from maghub.llm.sse import iter_sse_data
 from maghub.llm.types import ChunkEvent, FinalEvent, StreamEvent, Usage
 from maghub.testing.scripted_llm import Reply, ScriptedLLM, serve_app

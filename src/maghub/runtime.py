@@ -14,7 +14,7 @@ from maghub.auth.tokens import TokenService, load_or_create_jwt_secret
 from maghub.auth.users import UserService
 from maghub.errors import ConfigurationError
 from maghub.lifecycle import ActivityTracker, ShutdownController
-from maghub.llm.client import LLMClientPool
+from maghub.llm.pool import LLMClientPool
 from maghub.llm.registry import ModelRegistry
 from maghub.mcp.manager import MCPManager
 from maghub.mcp.policy import ConnectionPolicy

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
 from maghub.errors import InvalidInputError, NotFoundError
-from maghub.llm.client import LLMClient, LLMClientPool
 from maghub.llm.config import ModelConfig
+from maghub.llm.pool import LLMClientPool
 from maghub.security.secrets import SecretBox, is_masked_or_blank, mask_secret
 from maghub.store.database import Database
 from maghub.store.repositories.models import ModelRepository
 from maghub.store.tables import ModelRow, utcnow
+
+if TYPE_CHECKING:
+    from maghub.llm.client import LLMClient
 
 _COLUMNS = ("name", "base_url", "model", "api_key")
 

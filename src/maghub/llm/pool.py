@@ -1,0 +1,73 @@
+"""One LLM client per configured model.
+
+The openai SDK is imported on first use, not at startup: it costs the server about half a second
+of start time, and a server may run for a while before anything calls a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+import httpx2
+
+from maghub.llm.config import ModelConfig
+
+if TYPE_CHECKING:
+    from maghub.llm.client import LLMClient
+
+
+def config_fingerprint(config: ModelConfig) -> str:
+    """Changes whenever anything in the config does, the key included (so a new key takes effect)."""
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+
+
+class LLMClientPool:
+    """One :class:`LLMClient` per model name, rebuilt when that model's config changes.
+
+    All clients share one HTTP connection pool owned by the pool. Replacing a client therefore
+    closes nothing, so streams still running on the old client finish undisturbed; the shared
+    pool is closed by :meth:`aclose` at shutdown.
+    """
+
+    def __init__(self, **client_options: Any) -> None:
+        self._options = client_options
+        self._clients: dict[str, tuple[str, LLMClient]] = {}
+        self._http: httpx2.AsyncClient | None = None
+        self._http_lock = anyio.Lock()
+
+    async def get(self, config: ModelConfig) -> LLMClient:
+        fingerprint = config_fingerprint(config)
+        entry = self._clients.get(config.name)
+        if entry is not None and entry[0] == fingerprint:
+            return entry[1]
+        from maghub.llm.client import LLMClient
+
+        client = LLMClient(config, http_client=await self._http_client(), **self._options)
+        self._clients[config.name] = (fingerprint, client)
+        return client
+
+    def discard(self, name: str) -> None:
+        """Forget a deleted model's client (its running streams are not affected)."""
+        self._clients.pop(name, None)
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    async def _http_client(self) -> httpx2.AsyncClient:
+        if self._http is None:
+            async with self._http_lock:
+                if self._http is None:
+                    import openai
+
+                    # Loading the system CA store takes tens of milliseconds: keep it off the loop.
+                    self._http = await anyio.to_thread.run_sync(openai.DefaultAsyncHttpx2Client)
+        return self._http
+
+    async def aclose(self) -> None:
+        self._clients.clear()
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()
