@@ -96,6 +96,15 @@ def test_invalid_settings_are_reported_clearly(tmp_path: Path) -> None:
     assert "Traceback" not in unreachable.stderr
 
 
+def test_bad_secret_settings_are_reported_clearly(tmp_path: Path) -> None:
+    bad_key = run_cli("serve", "--port", "0", "--data-dir", str(tmp_path / "d"), MAGHUB_SECRET_KEY="not-a-fernet-key")
+    assert bad_key.returncode == 2 and "not a valid Fernet key" in bad_key.stderr
+    short_jwt = run_cli("serve", "--port", "0", "--data-dir", str(tmp_path / "d"), MAGHUB_JWT_SECRET="short")
+    assert short_jwt.returncode == 2 and "jwt_secret: Value error, must be at least 32 bytes" in short_jwt.stderr
+    for result in (bad_key, short_jwt):
+        assert "Traceback" not in result.stderr
+
+
 def test_env_settings_apply_and_flags_override(tmp_path: Path, server_factory) -> None:  # noqa: ANN001
     env_dir = tmp_path / "from-env"
     server = server_factory(env={"MAGHUB_DATA_DIR": str(env_dir), "MAGHUB_LOG_FORMAT": "json"})

@@ -60,10 +60,9 @@ class Runtime:
             database = Database(settings.resolved_database_url)
             resources.push_async_callback(database.dispose)
             await database.migrate()
-            secrets = SecretBox(load_or_create_key(settings.data_dir, _secret(settings)))
-            jwt_secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+            secrets = open_secret_box(settings)
             tokens = TokenService(
-                load_or_create_jwt_secret(settings.data_dir, jwt_secret),
+                load_or_create_jwt_secret(settings.data_dir, settings.jwt_secret_value),
                 timedelta(minutes=settings.jwt_lifetime_minutes),
             )
             llm_clients = LLMClientPool(default_timeout=settings.llm_timeout_seconds)
@@ -98,8 +97,9 @@ class Runtime:
         await self._resources.aclose()
 
 
-def _secret(settings: Settings) -> str | None:
-    return settings.secret_key.get_secret_value() if settings.secret_key else None
+def open_secret_box(settings: Settings) -> SecretBox:
+    """The box for stored secrets, with the configured key or the data dir's (created once)."""
+    return SecretBox(load_or_create_key(settings.data_dir, settings.secret_key_value))
 
 
 def ensure_data_dir(settings: Settings) -> None:

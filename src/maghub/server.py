@@ -10,8 +10,7 @@ import uvicorn
 
 from maghub.api.app import create_app
 from maghub.errors import ConfigurationError
-from maghub.runtime import ensure_data_dir
-from maghub.security.secrets import SecretBox, load_or_create_key
+from maghub.runtime import ensure_data_dir, open_secret_box
 from maghub.settings import Settings
 from maghub.store.database import Database
 
@@ -56,8 +55,7 @@ def preflight(settings: Settings) -> None:
     """Fail before starting the server, with one clear message, for what would fail at startup."""
     check_host_allowed(settings)
     ensure_data_dir(settings)
-    key = settings.secret_key.get_secret_value() if settings.secret_key else None
-    SecretBox(load_or_create_key(settings.data_dir, key))
+    open_secret_box(settings)
 
     async def _check_database() -> None:
         database = Database(settings.resolved_database_url)

@@ -14,6 +14,8 @@ LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 # Browsers on these origins are typical local front-end dev servers (the original web client ran on
 # Vite's port); anything else must be listed explicitly in MAGHUB_CORS_ORIGINS.
+MIN_JWT_SECRET_BYTES = 32
+
 DEFAULT_CORS_ORIGINS = (
     "http://localhost:5173",
     "http://127.0.0.1:5173",
@@ -59,6 +61,16 @@ class Settings(BaseSettings):
     )
     jwt_lifetime_minutes: int = Field(default=720, ge=1, le=60 * 24 * 30)
 
+    @field_validator("jwt_secret", mode="after")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(
+                f"must be at least {MIN_JWT_SECRET_BYTES} bytes; generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return value
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:
@@ -85,6 +97,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'maghub.db'}"
+
+    @property
+    def secret_key_value(self) -> str | None:
+        return self.secret_key.get_secret_value() if self.secret_key else None
+
+    @property
+    def jwt_secret_value(self) -> str | None:
+        return self.jwt_secret.get_secret_value() if self.jwt_secret else None
 
     @property
     def is_loopback_host(self) -> bool:

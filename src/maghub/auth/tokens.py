@@ -17,7 +17,6 @@ ALGORITHM = "HS256"
 ISSUER = "maghub"
 AUDIENCE = "maghub-api"
 JWT_SECRET_FILE_NAME = "jwt.secret"
-MIN_SECRET_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -35,9 +34,8 @@ class IssuedToken:
 
 
 def load_or_create_jwt_secret(data_dir: Path, configured: str | None) -> bytes:
+    """The configured secret (its length is checked by the settings), else one generated once."""
     if configured:
-        if len(configured.encode()) < MIN_SECRET_BYTES:
-            raise ValueError(f"MAGHUB_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
         return configured.encode()
     return read_or_create_private_file(data_dir / JWT_SECRET_FILE_NAME, lambda: secrets.token_urlsafe(48).encode())
 

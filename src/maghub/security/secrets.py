@@ -9,11 +9,13 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from maghub.errors import ConfigurationError
+
 KEY_FILE_NAME = "secret.key"
 MASK_MARK = "…"
 
 
-class SecretKeyError(RuntimeError):
+class SecretKeyError(ConfigurationError):
     """The configured or stored key cannot be used."""
 
 
