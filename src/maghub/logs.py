@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from maghub.timestamps import iso_utc
+
 # uvicorn adds "color_message" (its message with ANSI colours) to every record: not a field.
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", "color_message"}
 
@@ -16,8 +18,7 @@ def _fields(record: logging.LogRecord) -> dict[str, object]:
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(datetime.fromtimestamp(record.created, UTC), milliseconds=True)
 
 
 class TextFormatter(logging.Formatter):

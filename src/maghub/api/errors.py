@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,6 +28,7 @@ from maghub.errors import (
     TooManyRequestsError,
     UnavailableError,
 )
+from maghub.timestamps import utc_now_iso
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,6 @@ def status_for(error: MaghubError) -> int:
         if error_type in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[error_type]
     return 400
-
-
-def utc_timestamp() -> str:
-    """ISO-8601 UTC with milliseconds and ``Z``, as the hub writes every timestamp."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def describe_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -113,7 +108,7 @@ def error_response(
                 "message": text,
                 "details": error_details,
             },
-            "timestamp": utc_timestamp(),
+            "timestamp": utc_now_iso(),
         }
         # The hub reports schema problems as 400 VALIDATION_ERROR.
         return JSONResponse(body, status_code=400 if status == 422 else status, headers=headers)

@@ -40,9 +40,6 @@ class ModelRegistry:
         async with self._db.read() as session:
             return self._to_config(await self._require(ModelRepository(session), name))
 
-    async def names(self) -> set[str]:
-        return {view["name"] for view in await self.list_masked()}
-
     async def create(self, config: ModelConfig) -> None:
         try:
             async with self._db.write() as session:

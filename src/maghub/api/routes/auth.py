@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from maghub.api.deps import RuntimeDep
 from maghub.api.security import SignedIn
 from maghub.auth.users import User
+from maghub.timestamps import iso_utc, iso_utc_or_none
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -25,8 +26,8 @@ def user_view(user: User) -> dict[str, Any]:
         "username": user.username,
         "role": user.role,
         "disabled": user.disabled,
-        "created_at": user.created_at.isoformat().replace("+00:00", "Z"),
-        "last_login_at": user.last_login_at.isoformat().replace("+00:00", "Z") if user.last_login_at else None,
+        "created_at": iso_utc(user.created_at),
+        "last_login_at": iso_utc_or_none(user.last_login_at),
     }
 
 

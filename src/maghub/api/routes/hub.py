@@ -6,14 +6,12 @@ Every answer is the hub's envelope ``{"success", "data", "timestamp"}``; errors 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel
 
 from maghub.api.deps import RuntimeDep
-from maghub.api.errors import utc_timestamp
 from maghub.api.security import SignedIn, admin_in_auth_mode, token_in_auth_mode
 from maghub.auth.users import User
 from maghub.errors import ConflictError, ForbiddenError
@@ -22,6 +20,7 @@ from maghub.mcp.config import ServerConfig, Transport, parse_hub_server, parse_s
 from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.status import ConnectionState, ServerStatus
 from maghub.runtime import Runtime
+from maghub.timestamps import iso_utc_or_none, utc_now_iso
 
 router = APIRouter(prefix="/api/servers", tags=["hub"])
 
@@ -32,13 +31,7 @@ ConfigBody = Body(
 
 
 def envelope(data: Any) -> dict[str, Any]:
-    return {"success": True, "data": data, "timestamp": utc_timestamp()}
-
-
-def iso_ms(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"success": True, "data": data, "timestamp": utc_now_iso()}
 
 
 def server_view(runtime: Runtime, status: ServerStatus, *, detailed: bool = False) -> dict[str, Any]:
@@ -56,10 +49,10 @@ def server_view(runtime: Runtime, status: ServerStatus, *, detailed: bool = Fals
         "enabled": status.enabled,
         "config": to_hub_config(config),
         "tools": tools,
-        "lastConnected": iso_ms(status.last_connected),
+        "lastConnected": iso_utc_or_none(status.last_connected, milliseconds=True),
         "reconnectAttempts": status.reconnect_attempts,
         "lastError": status.last_error,
-        "nextRetryAt": iso_ms(status.next_retry_at),
+        "nextRetryAt": iso_utc_or_none(status.next_retry_at, milliseconds=True),
         "toolCount": status.tool_count,
     }
 
@@ -118,7 +111,7 @@ async def test_server(
             "status": probe.state.value,
             "toolCount": probe.tool_count,
             "tools": [{"name": tool.name, "description": tool.description} for tool in probe.tools],
-            "lastConnected": utc_timestamp() if probe.ok else None,
+            "lastConnected": utc_now_iso() if probe.ok else None,
             "serverName": probe.server_name,
             "serverVersion": probe.server_version,
             "protocolVersion": probe.protocol_version,
@@ -174,14 +167,14 @@ async def server_status(server_id: str, runtime: RuntimeDep, _user: SignedIn) ->
         {
             "id": server_id,
             "status": status.state.value,
-            "lastConnected": iso_ms(status.last_connected),
+            "lastConnected": iso_utc_or_none(status.last_connected, milliseconds=True),
             "reconnectAttempts": status.reconnect_attempts,
             "toolCount": status.tool_count,
             "isConnected": status.state == ConnectionState.CONNECTED,
             "isConnecting": status.state == ConnectionState.CONNECTING,
             "hasError": status.state == ConnectionState.ERROR,
             "lastError": status.last_error,
-            "nextRetryAt": iso_ms(status.next_retry_at),
+            "nextRetryAt": iso_utc_or_none(status.next_retry_at, milliseconds=True),
         }
     )
 

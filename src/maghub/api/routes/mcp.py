@@ -6,7 +6,6 @@ invalid configurations 400 listing every problem, failed connections 400.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body
@@ -20,6 +19,7 @@ from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.status import ConnectionState, ServerStatus
 from maghub.mcp.tools import ToolSpec
 from maghub.runtime import Runtime
+from maghub.timestamps import iso_utc_or_none
 
 router = APIRouter(tags=["mcp"])
 
@@ -27,10 +27,6 @@ ConfigDocument = Body(
     examples=[{"mcpServers": {"time": {"command": "npx", "args": ["-y", "time-mcp"], "transportType": "stdio"}}}],
     description='A MAG mcp.json, hub or Claude Desktop document: {"mcpServers": {name: config}}.',
 )
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def status_view(status: ServerStatus) -> dict[str, Any]:
@@ -45,11 +41,11 @@ def status_view(status: ServerStatus) -> dict[str, Any]:
         "status": status.state.value,
         "enabled": status.enabled,
         "toolCount": status.tool_count,
-        "lastConnected": _iso(status.last_connected),
+        "lastConnected": iso_utc_or_none(status.last_connected),
         "lastError": status.last_error,
         "lastErrorKind": status.last_error_kind.value if status.last_error_kind else None,
         "reconnectAttempts": status.reconnect_attempts,
-        "nextRetryAt": _iso(status.next_retry_at),
+        "nextRetryAt": iso_utc_or_none(status.next_retry_at),
     }
 
 
