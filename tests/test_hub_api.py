@@ -190,3 +190,14 @@ async def test_validate_gives_errors_warnings_and_suggestions(hub: Hub) -> None:
             "POST", "/validate", content=junk, headers={**hub.headers, "content-type": "application/json"}
         )
         assert response["isValid"] is False
+
+
+async def test_invalid_update_changes_nothing(hub: Hub) -> None:
+    config = {**STDIO, "enabled": False, "env": {"API_KEY": "sk-0123456789abcdefXYZ"}}
+    await hub.call("POST", "", 201, json={"id": "keep", "config": config})
+    before = await hub.call("GET", "/keep")
+    for bad in ({"config": {"type": "stdio"}}, {"config": {"type": "sse", "url": "ftp://x"}}, {"config": []}, {}):
+        error = await hub.call("PUT", "/keep", 400, json=bad)
+        assert error["code"] == "VALIDATION_ERROR", bad
+    assert await hub.call("GET", "/keep") == before
+    assert (await hub.maghub.runtime.mcp.get("keep")).env["API_KEY"] == "sk-0123456789abcdefXYZ"

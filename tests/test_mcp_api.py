@@ -113,6 +113,19 @@ async def test_config_round_trip_masks_secrets_and_applies_per_server(maghub: Ru
     assert (await maghub.runtime.mcp.get("a")).env["GITHUB_TOKEN"] == SECRET
 
 
+async def test_invalid_config_post_keeps_the_current_set(maghub: RunningMaghub) -> None:
+    client = maghub.client
+    await client.post("/mcp/config", json={"mcpServers": {"a": {**TOOLBOX, "env": {"GITHUB_TOKEN": SECRET}}}})
+    pid = await server_pid(maghub, "a")
+    before = (await client.get("/mcp/config")).json()
+    bad = {"mcpServers": {"a": dict(TOOLBOX), "b": {"transportType": "sse"}}}
+    response = await client.post("/mcp/config", json=bad)
+    assert response.status_code == 400 and response.json()["problems"][0]["server"] == "b"
+    assert (await client.get("/mcp/config")).json() == before
+    assert await server_pid(maghub, "a") == pid  # not even reconnected
+    assert (await maghub.runtime.mcp.get("a")).env["GITHUB_TOKEN"] == SECRET
+
+
 async def test_dialects_are_accepted(maghub: RunningMaghub) -> None:
     async with serving_over_http("streamable-http") as http_server, serving_over_http("sse") as sse_server:
         claude = {"mcpServers": {"desktop": {"command": sys.executable, "args": TOOLBOX["args"]}}}
