@@ -34,6 +34,10 @@ class UnavailableError(MaghubError):
     """The server cannot take this request now (shutting down, a dependency down)."""
 
 
+class UpstreamError(MaghubError):
+    """A service maghub depends on (an LLM provider) failed the request."""
+
+
 class ConfigurationError(MaghubError):
     """Settings that cannot work; reported at startup."""
 

@@ -31,10 +31,14 @@ class ActivityTracker:
         self._idle.set()
         self.closing = False
 
-    @contextmanager
-    def session(self, kind: str, label: str = "") -> Iterator[ActiveSession]:
+    def check_open(self) -> None:
+        """Raise if shutdown has begun, so that new work is refused before it starts."""
         if self.closing:
             raise UnavailableError("maghub is shutting down and takes no new work; try again after it restarts.")
+
+    @contextmanager
+    def session(self, kind: str, label: str = "") -> Iterator[ActiveSession]:
+        self.check_open()
         active = ActiveSession(next(self._ids), kind, label)
         self._sessions[active.id] = active
         self._idle.clear()

@@ -12,6 +12,9 @@ from datetime import timedelta
 
 from maghub.auth.tokens import TokenService, load_or_create_jwt_secret
 from maghub.auth.users import UserService
+from maghub.chat.conversations import ConversationService
+from maghub.chat.service import ChatService
+from maghub.chat.store import ChatStore
 from maghub.errors import ConfigurationError
 from maghub.lifecycle import ActivityTracker, ShutdownController
 from maghub.llm.pool import LLMClientPool
@@ -42,6 +45,8 @@ class Runtime:
     users: UserService
     activity: ActivityTracker
     shutdown: ShutdownController
+    chat: ChatService
+    conversations: ConversationService
     _resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @classmethod
@@ -75,16 +80,20 @@ class Runtime:
             raise
         log.info("database ready", extra={"database": database.safe_url})
         activity = ActivityTracker()
+        models = ModelRegistry(database, secrets, llm_clients)
+        chat = ChatService(ChatStore(database), models, manager, activity)
         return cls(
             settings=settings,
             database=database,
             secrets=secrets,
-            models=ModelRegistry(database, secrets, llm_clients),
+            models=models,
             llm_clients=llm_clients,
             mcp=mcp,
             users=UserService(database, tokens),
             activity=activity,
             shutdown=ShutdownController(activity, request_exit or _signal_own_process),
+            chat=chat,
+            conversations=ConversationService(database, models, chat.locks, settings.data_dir),
             _resources=resources,
         )
 

@@ -27,6 +27,7 @@ from maghub.errors import (
     NotFoundError,
     TooManyRequestsError,
     UnavailableError,
+    UpstreamError,
 )
 from maghub.timestamps import utc_now_iso
 
@@ -42,6 +43,7 @@ STATUS_BY_ERROR: dict[type[MaghubError], int] = {
     ConflictError: 409,
     TooManyRequestsError: 429,
     UnavailableError: 503,
+    UpstreamError: 502,
     ConfigurationError: 500,
 }
 

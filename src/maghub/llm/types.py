@@ -18,6 +18,13 @@ class Usage:
         completion = int(data.get("completion_tokens") or 0)
         return cls(prompt, completion, int(data.get("total_tokens") or prompt + completion))
 
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "total_tokens": self.total_tokens,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.prompt_tokens + other.prompt_tokens,

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from maghub.llm.types import Usage
 from maghub.store.tables import ConversationRow, MessageRow, RoundRow, utcnow
 
 # Message keys stored in columns of their own; anything else an OpenAI message carries goes to ``extra``.
@@ -77,6 +78,11 @@ class ConversationRepository:
     async def get_round(self, round_id: int) -> RoundRow | None:
         return await self._session.get(RoundRow, round_id)
 
+    async def delete_rounds(self, conversation_id: str) -> None:
+        """Remove every round (and so every message) of a conversation, e.g. before a compaction
+        writes its shorter history."""
+        await self._session.execute(delete(RoundRow).where(RoundRow.conversation_id == conversation_id))
+
     async def append_message(self, round_row: RoundRow, message: dict[str, Any]) -> MessageRow:
         position = await self._session.scalar(
             select(func.count()).select_from(MessageRow).where(MessageRow.round_id == round_row.id)
@@ -88,6 +94,73 @@ class ConversationRepository:
         self._session.add(row)
         round_row.updated_at = utcnow()
         return row
+
+    # --- the hot path of running turns and graph nodes: plain statements, no reads before writes ---
+
+    async def insert_round(
+        self, conversation_id: str, number: int, details: dict[str, Any] | None = None, status: str = "running"
+    ) -> int:
+        """Add round ``number`` (the caller knows it: it holds the conversation) and count it."""
+        now = utcnow()
+        round_id = await self._session.scalar(
+            insert(RoundRow)
+            .values(
+                conversation_id=conversation_id,
+                number=number,
+                status=status,
+                details=details or {},
+                prompt_tokens=0,
+                completion_tokens=0,
+                total_tokens=0,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(RoundRow.id)
+        )
+        await self._session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id)
+            .values(round_count=number, updated_at=now)
+        )
+        return int(round_id)
+
+    async def insert_message(self, conversation_id: str, round_id: int, position: int, message: dict[str, Any]) -> None:
+        values = {key: message.get(key) for key in _MESSAGE_COLUMNS}
+        extra = {key: value for key, value in message.items() if key not in _MESSAGE_COLUMNS}
+        await self._session.execute(
+            insert(MessageRow).values(
+                conversation_id=conversation_id,
+                round_id=round_id,
+                position=position,
+                extra=extra,
+                created_at=utcnow(),
+                **values,
+            )
+        )
+
+    async def record_progress(
+        self,
+        conversation_id: str,
+        round_id: int,
+        *,
+        usage: Usage | None = None,
+        status: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Add ``usage`` to the round and the conversation, set the round's status, touch both."""
+        now = utcnow()
+        round_values: dict[str, Any] = {"updated_at": now}
+        conversation_values: dict[str, Any] = {"updated_at": now}
+        if usage is not None:
+            for key, value in usage.to_dict().items():
+                round_values[key] = getattr(RoundRow, key) + value
+                conversation_values[key] = getattr(ConversationRow, key) + value
+        if status is not None:
+            round_values.update(status=status, error=error)
+        await self._session.execute(update(RoundRow).where(RoundRow.id == round_id).values(**round_values))
+        await self._session.execute(
+            update(ConversationRow).where(ConversationRow.id == conversation_id).values(**conversation_values)
+        )
 
     async def rounds_with_messages(self, conversation_id: str) -> list[tuple[RoundRow, list[MessageRow]]]:
         rounds = (

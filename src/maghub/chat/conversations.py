@@ -1,0 +1,201 @@
+"""Stored conversations as their owner sees and manages them (reference §1.2–§1.8, SPEC §8):
+list, detail, status, title, tags, permanent delete, compaction. Every operation checks that the
+caller owns the conversation."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+
+from maghub.chat.compaction import CompactionResult, brutal_compact, make_llm_summariser, precise_compact
+from maghub.chat.locks import KeyedLocks
+from maghub.chat.store import add_auxiliary_usage, require_owner, usage_view
+from maghub.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from maghub.llm.registry import ModelRegistry
+from maghub.paths import conversation_files_dir
+from maghub.store.database import Database
+from maghub.store.repositories.conversations import ConversationRepository, message_to_row, row_to_message
+from maghub.store.tables import ConversationRow, RoundRow, utcnow
+from maghub.timestamps import iso_utc
+
+Status = Literal["active", "deleted", "favorite"]
+CompactType = Literal["brutal", "precise"]
+GENERATION_TYPES = {"chat": "chat", "graph": "graph_run"}
+# How many long tool results a precise compaction summarises at once.
+SUMMARY_CONCURRENCY = 4
+
+
+def summary_view(row: ConversationRow) -> dict[str, Any]:
+    """A list item: the seed's ``conversation_id`` and the original's ``_id`` (its web client reads it)."""
+    return {
+        "conversation_id": row.id,
+        "_id": row.id,
+        "user_id": row.user_id,
+        "type": row.type,
+        "title": row.title,
+        "created_at": iso_utc(row.created_at),
+        "updated_at": iso_utc(row.updated_at),
+        "round_count": row.round_count,
+        "total_token_usage": usage_view(row),
+        "status": row.status,
+        "tags": list(row.tags),
+    }
+
+
+def round_view(round_row: RoundRow, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    view: dict[str, Any] = {"round": round_row.number, **round_row.details}
+    view.update(status=round_row.status, messages=messages, token_usage=usage_view(round_row))
+    if round_row.error:
+        view["error"] = round_row.error
+    return view
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    items: list[dict[str, Any]]
+    total: int
+
+
+class ConversationService:
+    def __init__(self, database: Database, models: ModelRegistry, locks: KeyedLocks, data_dir: Path) -> None:
+        self._db = database
+        self._models = models
+        self._locks = locks
+        self._data_dir = data_dir
+
+    async def list(
+        self, user_id: str, *, statuses: Collection[str] | None = None, limit: int = 200, offset: int = 0
+    ) -> ConversationPage:
+        async with self._db.read() as session:
+            rows, total = await ConversationRepository(session).list_for_user(
+                user_id, statuses=statuses, limit=limit, offset=offset
+            )
+        return ConversationPage([summary_view(row) for row in rows], total)
+
+    async def detail(self, conversation_id: str, user_id: str) -> dict[str, Any]:
+        async with self._db.read() as session:
+            repo = ConversationRepository(session)
+            row = require_owner(await repo.get(conversation_id), conversation_id, user_id)
+            rounds = await repo.rounds_with_messages(conversation_id)
+        details = dict(row.details)
+        view = summary_view(row)
+        view.update(
+            rounds=[round_view(r, [row_to_message(m) for m in messages]) for r, messages in rounds],
+            generation_type=details.pop("generation_type", GENERATION_TYPES.get(row.type, "unknown")),
+            parsed_results=details.pop("parsed_results", None),
+            execution_chain=details.pop("execution_chain", None),
+            final_result=details.pop("final_result", None),
+        )
+        return {**details, **view}
+
+    async def set_status(self, conversation_id: str, user_id: str, status: Status) -> None:
+        async with self._db.write() as session:
+            row = require_owner(await ConversationRepository(session).get(conversation_id), conversation_id, user_id)
+            row.status = status
+            row.updated_at = utcnow()
+
+    async def set_title(self, conversation_id: str, user_id: str, title: str) -> str:
+        title = title.strip()
+        if not title:
+            raise InvalidInputError("title is empty: send the new title (at most 100 characters).")
+        async with self._db.write() as session:
+            row = await self._editable(session, conversation_id, user_id)
+            row.title = title
+            row.updated_at = utcnow()
+        return title
+
+    async def set_tags(self, conversation_id: str, user_id: str, tags: list[str]) -> list[str]:
+        async with self._db.write() as session:
+            row = await self._editable(session, conversation_id, user_id)
+            row.tags = tags
+            row.updated_at = utcnow()
+        return tags
+
+    async def delete_permanently(self, conversation_id: str, user_id: str) -> None:
+        """Delete the conversation, every round and message, and every file it produced."""
+        async with self._db.write() as session:
+            repo = ConversationRepository(session)
+            await self._owned_for_change(repo, conversation_id, user_id)
+            await repo.delete(conversation_id)
+        files = conversation_files_dir(self._data_dir, conversation_id)
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(files, ignore_errors=True))
+
+    async def compact(
+        self, conversation_id: str, user_id: str, compact_type: CompactType, model_name: str | None, threshold: int
+    ) -> CompactionResult:
+        """Shorten a chat's stored history (reference §1.8, with its weaknesses fixed). Waits for a
+        turn in progress on the conversation to finish first."""
+        llm = await self._models.client(model_name) if compact_type == "precise" and model_name else None
+        if compact_type == "precise" and llm is None:
+            raise InvalidInputError("model_name is required for a precise compaction: it writes the summaries.")
+        async with self._locks.hold(conversation_id):
+            async with self._db.read() as session:
+                repo = ConversationRepository(session)
+                row = await self._owned_for_change(repo, conversation_id, user_id)
+                if row.type != "chat":
+                    raise ConflictError(
+                        f"Conversation '{conversation_id}' is a {row.type} conversation; only chats can be compacted."
+                    )
+                stored = await repo.rounds_with_messages(conversation_id)
+            rounds = [[row_to_message(message) for message in messages] for _round, messages in stored]
+            if llm is None:
+                result = brutal_compact(rounds)
+            else:
+                result = await precise_compact(
+                    rounds, make_llm_summariser(llm), threshold=threshold, concurrency=SUMMARY_CONCURRENCY
+                )
+            if result.changed:
+                await self._replace_rounds(conversation_id, result, compact_type)
+        return result
+
+    async def _replace_rounds(self, conversation_id: str, result: CompactionResult, compact_type: str) -> None:
+        async with self._db.write() as session:
+            repo = ConversationRepository(session)
+            row = await repo.get(conversation_id, for_update=True)
+            if row is None:
+                raise NotFoundError(f"Conversation '{conversation_id}' was deleted during the compaction.")
+            await repo.delete_rounds(conversation_id)
+            for number, messages in enumerate(result.rounds, start=1):
+                round_row = RoundRow(
+                    conversation_id=conversation_id,
+                    number=number,
+                    status="completed",
+                    details={"compacted": compact_type},
+                )
+                session.add(round_row)
+                await session.flush()
+                for position, message in enumerate(messages):
+                    message_row = message_to_row(message)
+                    message_row.conversation_id = conversation_id
+                    message_row.round_id = round_row.id
+                    message_row.position = position
+                    session.add(message_row)
+            row.round_count = len(result.rounds)
+            if result.usage.total_tokens:
+                add_auxiliary_usage(row, result.usage)
+            row.updated_at = utcnow()
+
+    async def _editable(self, session: Any, conversation_id: str, user_id: str) -> ConversationRow:
+        row = require_owner(await ConversationRepository(session).get(conversation_id), conversation_id, user_id)
+        if row.status == "deleted":
+            raise ConflictError(
+                f"Conversation '{conversation_id}' is in the trash. Restore it first with "
+                'PUT /chat/conversations/{id}/status {"status": "active"}.'
+            )
+        return row
+
+    @staticmethod
+    async def _owned_for_change(repo: ConversationRepository, conversation_id: str, user_id: str) -> ConversationRow:
+        row = await repo.get(conversation_id, for_update=True)
+        if row is None:
+            raise NotFoundError(f"Conversation '{conversation_id}' does not exist.")
+        if row.user_id != user_id:
+            raise ForbiddenError(
+                f"Conversation '{conversation_id}' belongs to another user; only its owner may do this."
+            )
+        return row

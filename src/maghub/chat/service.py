@@ -1,0 +1,305 @@
+"""A chat turn: validate, run the agent loop with the requested MCP servers' tools, persist each
+step as it happens, and report everything as typed events (SSE encoding is the API layer's).
+
+Behaviour beyond the original MAG (reference §1.1, SPEC §8):
+
+- Bad requests fail before anything streams: blank prompt 400, unknown model or MCP server 404,
+  someone else's conversation 403, a conversation that is not a chat 409.
+- Two turns sent at once on one conversation are **serialised**: the second waits for the first
+  to finish and then sees its messages in its history (one maghub process; the lock is in memory).
+- Each completed LLM call and each tool result is stored the moment it exists. A turn that fails
+  or whose client goes away keeps what it produced — partial text included — and is marked
+  ``interrupted``; tool calls that never got a result are answered ``Error: …`` in storage so the
+  history stays valid for the next turn.
+- Title and tags of a new conversation are generated concurrently with the answer, from the user's
+  first message, and stored before the turn ends (so they are there when a client reloads after
+  ``[DONE]``), without a second wait after the answer in the usual case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+import anyio
+
+from maghub.agent import (
+    DEFAULT_MAX_LLM_CALLS,
+    AgentEvent,
+    AgentFailed,
+    AgentFinished,
+    AssistantTurn,
+    LLMChunk,
+    MCPToolSet,
+    ToolResult,
+    run_agent,
+)
+from maghub.chat.locks import KeyedLocks
+from maghub.chat.store import ChatStore, OpenRound
+from maghub.chat.titles import generate_title_and_tags
+from maghub.errors import InvalidInputError, MaghubError
+from maghub.lifecycle import ActivityTracker
+from maghub.llm.client import LLMClient
+from maghub.llm.registry import ModelRegistry
+from maghub.llm.types import Usage
+from maghub.mcp.errors import UnknownServerError
+from maghub.mcp.manager import MCPManager
+from maghub.mcp.results import error_text
+from maghub.mcp.status import ConnectionState
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER = "default_user"
+# How long the end of a first turn waits for its title, at most; a later one is still stored.
+TITLE_WAIT_SECONDS = 15.0
+FALLBACK_TITLE_CHARS = 30
+DISCONNECTED = "the client went away before the turn finished"
+_INTERRUPTED = "not run: the turn was interrupted before this tool returned"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    user_prompt: str
+    model_name: str
+    system_prompt: str | None = None
+    mcp_servers: Sequence[str] = ()
+    conversation_id: str | None = None
+    """None: a temporary chat, nothing stored."""
+    user_id: str = DEFAULT_USER
+
+
+@dataclass(frozen=True)
+class ChatNotice:
+    """Something the user should know that does not stop the turn (a server without tools)."""
+
+    message: str
+
+
+ChatEvent: TypeAlias = AgentEvent | ChatNotice
+
+
+class ChatService:
+    def __init__(
+        self,
+        store: ChatStore,
+        models: ModelRegistry,
+        mcp: MCPManager,
+        activity: ActivityTracker,
+        *,
+        max_llm_calls: int = DEFAULT_MAX_LLM_CALLS,
+    ) -> None:
+        self.store = store
+        self._models = models
+        self._mcp = mcp
+        self.activity = activity
+        self._max_llm_calls = max_llm_calls
+        self.locks = KeyedLocks()
+        """Held by a turn (and a compaction) for its conversation."""
+
+    async def start(self, request: ChatRequest) -> ChatTurn:
+        """Check the request and return the turn, ready to run. Raises before anything is stored."""
+        self.activity.check_open()
+        prompt = request.user_prompt.strip()
+        if not prompt:
+            raise InvalidInputError("user_prompt is empty: send the user's message in user_prompt.")
+        if not request.model_name.strip():
+            raise InvalidInputError("model_name is empty: name one of the models listed by GET /models.")
+        llm = await self._models.client(request.model_name)
+        servers = list(dict.fromkeys(request.mcp_servers))
+        configured = {config.name for config in self._mcp.configs()}
+        for name in servers:
+            if name not in configured:
+                raise UnknownServerError(name)
+        if request.conversation_id is not None:
+            if not request.conversation_id.strip():
+                raise InvalidInputError("conversation_id is blank: send an id, or null for a temporary chat.")
+            await self.store.check_access(request.conversation_id, request.user_id)
+        system = (request.system_prompt or "").strip()
+        return ChatTurn(self, request, llm, prompt, system, servers)
+
+    async def tools_for(self, servers: list[str]) -> tuple[MCPToolSet, list[str]]:
+        """The servers' tools, connecting enabled servers that are idle (as the original did), and
+        a notice for each server whose tools cannot be offered."""
+        notices = []
+        for name in servers:
+            config = self._mcp.config(name)
+            if not config.enabled:
+                notices.append(f"MCP server '{name}' is disabled; its tools are not offered. Enable it to use them.")
+            elif self._mcp.server_status(name).state == ConnectionState.DISCONNECTED:
+                await self._mcp.connect(name, wait=False)
+        toolset = await MCPToolSet.when_ready(self._mcp, servers)
+        for name in toolset.unavailable_servers:
+            if self._mcp.config(name).enabled:
+                status = self._mcp.server_status(name)
+                reason = f": {status.last_error}" if status.last_error else ""
+                notices.append(f"MCP server '{name}' is not connected{reason}; its tools are not offered.")
+        return toolset, notices
+
+    def run_agent(self, llm: LLMClient, messages: list[dict[str, Any]], toolset: MCPToolSet) -> Any:
+        return run_agent(llm, messages, tools=toolset, max_llm_calls=self._max_llm_calls)
+
+
+@dataclass
+class _Unfinished:
+    """What an interrupted turn must still store: streamed text of the call in flight and tool
+    calls without a result."""
+
+    text: list[str] = field(default_factory=list)
+    pending_calls: list[str] = field(default_factory=list)
+
+    def track(self, event: ChatEvent) -> None:
+        if isinstance(event, LLMChunk):
+            self.text.append(event.content)
+        elif isinstance(event, AssistantTurn):
+            self.text.clear()
+            self.pending_calls = [call.get("id", "") for call in event.tool_calls]
+        elif isinstance(event, ToolResult) and event.tool_call_id in self.pending_calls:
+            self.pending_calls.remove(event.tool_call_id)
+
+    def messages(self) -> list[dict[str, Any]]:
+        messages = [
+            {"role": "tool", "tool_call_id": call_id, "content": error_text(_INTERRUPTED)}
+            for call_id in self.pending_calls
+        ]
+        partial = "".join(self.text)
+        if partial:
+            messages.append({"role": "assistant", "content": partial, "interrupted": True})
+        return messages
+
+
+class ChatTurn:
+    def __init__(
+        self, service: ChatService, request: ChatRequest, llm: LLMClient, prompt: str, system: str, servers: list[str]
+    ) -> None:
+        self.request = request
+        self.user_message = {"role": "user", "content": prompt}
+        self.system_message = {"role": "system", "content": system} if system else None
+        self._service = service
+        self._llm = llm
+        self._servers = servers
+
+    async def events(self) -> AsyncGenerator[ChatEvent, None]:
+        """Run the turn. Consume it inside ``aclosing``: leaving early (a client that went away)
+        cancels the LLM stream and tool calls and stores the turn as interrupted."""
+        conversation_id = self.request.conversation_id
+        with self._service.activity.session("chat_stream", conversation_id or "temporary"):
+            toolset, notices = await self._service.tools_for(self._servers)
+            for notice in notices:
+                yield ChatNotice(notice)
+            if conversation_id is None:
+                async with aclosing(self._service.run_agent(self._llm, self._messages([]), toolset)) as events:
+                    async for event in events:
+                        yield event
+                return
+            async with self._service.locks.hold(conversation_id):
+                async with aclosing(self._persistent(conversation_id, toolset)) as events:
+                    async for event in events:
+                        yield event
+
+    def _messages(self, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        system = [self.system_message] if self.system_message else []
+        return [*system, *history, self.user_message]
+
+    async def _persistent(self, conversation_id: str, toolset: MCPToolSet) -> AsyncGenerator[ChatEvent, None]:
+        store = self._service.store
+        history = await store.load_history(conversation_id, self.request.user_id)
+        # The round is written while the model already reads the prompt: the first token does not
+        # wait for the database. Every later write waits for this one.
+        opening = asyncio.create_task(
+            store.open_round(conversation_id, self.request.user_id, history, self.user_message)
+        )
+        title: asyncio.Task[None] | None = None
+        writer = _RoundWriter(store, opening)
+        unfinished = _Unfinished()
+        try:
+            agent = self._service.run_agent(self._llm, self._messages(history.messages), toolset)
+            async with aclosing(agent) as events:
+                async for event in events:
+                    if title is None and history.next_round == 1 and _answer_started(event):
+                        # After the first token, so that it does not compete with it.
+                        title = asyncio.create_task(self._title(conversation_id))
+                    await writer.store(event)
+                    unfinished.track(event)
+                    yield event
+        finally:
+            with anyio.CancelScope(shield=True):
+                await writer.close(unfinished)
+                if title is not None:
+                    await _settle(title, TITLE_WAIT_SECONDS if writer.status == "completed" else 0)
+
+    async def _title(self, conversation_id: str) -> None:
+        store = self._service.store
+        generated = await generate_title_and_tags(self._llm, [self.user_message])
+        if generated is None:  # the model could not name it: the start of the question will do
+            first_line = self.user_message["content"].splitlines()[0]
+            await store.set_title_and_tags(conversation_id, first_line[:FALLBACK_TITLE_CHARS].strip(), [])
+        else:
+            await store.set_title_and_tags(conversation_id, generated.title, generated.tags, generated.usage)
+
+
+def _answer_started(event: ChatEvent) -> bool:
+    return (isinstance(event, LLMChunk) and bool(event.content)) or isinstance(event, AssistantTurn)
+
+
+class _RoundWriter:
+    """Stores a turn's events in its round as they come. The final answer is written together
+    with the round's end (one transaction instead of two); whatever an interrupted turn leaves
+    unwritten is written by :meth:`close`."""
+
+    def __init__(self, store: ChatStore, opening: asyncio.Task[OpenRound]) -> None:
+        self._store = store
+        self._opening = opening
+        self._answer: AssistantTurn | None = None
+        self.status = "interrupted"
+        self.error: str | None = DISCONNECTED
+
+    async def store(self, event: ChatEvent) -> None:
+        if isinstance(event, AssistantTurn):
+            if event.tool_calls:
+                await self._store.append(await self._opening, event.stored_message, usage=event.usage or Usage())
+            else:
+                self._answer = event
+        elif isinstance(event, ToolResult):
+            await self._store.append(await self._opening, event.message)
+        elif isinstance(event, AgentFinished):
+            self.status, self.error = "completed", None
+            await self._write_answer(status="completed")
+        elif isinstance(event, AgentFailed):
+            self.error = event.message
+
+    async def close(self, unfinished: _Unfinished) -> None:
+        """End the round (after a failure, a cancel or a client that left: as interrupted)."""
+        try:
+            opened = await self._opening
+        except MaghubError as exc:
+            log.warning("the chat round could not be stored", extra={"error": str(exc)})
+            return
+        if self.status == "completed":
+            return
+        try:
+            await self._write_answer()
+            for message in unfinished.messages():
+                await self._store.append(opened, message)
+            await self._store.finish(opened, self.status, self.error)
+        except MaghubError as exc:  # e.g. the conversation was deleted meanwhile
+            log.warning("could not finish the chat round", extra={"round": opened.round_id, "error": str(exc)})
+
+    async def _write_answer(self, status: str | None = None) -> None:
+        answer, self._answer = self._answer, None
+        if answer is not None:
+            await self._store.append(
+                await self._opening, answer.stored_message, usage=answer.usage or Usage(), status=status
+            )
+        elif status is not None:
+            await self._store.finish(await self._opening, status)
+
+
+async def _settle(task: asyncio.Task[None], timeout: float) -> None:
+    """Wait for ``task`` up to ``timeout`` seconds, then cancel it."""
+    with anyio.move_on_after(timeout):
+        await asyncio.wait({task})
+    task.cancel()

@@ -1,0 +1,183 @@
+"""How a chat turn is persisted: one round per turn, each message written the moment it exists
+(SPEC §6 Durability, §8), so a failed or abandoned turn is kept, marked interrupted, not lost."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from maghub.errors import ConflictError, ForbiddenError, NotFoundError
+from maghub.llm.types import Usage
+from maghub.store.database import Database
+from maghub.store.repositories.conversations import ConversationRepository, row_to_message
+from maghub.store.tables import ConversationRow, RoundRow
+
+DEFAULT_TITLE = "新对话"  # the original's title for a conversation that has none yet
+
+# Keys of a stored message that a provider accepts back; anything else stays in storage only.
+_PROVIDER_KEYS = ("role", "content", "reasoning_content", "tool_calls", "tool_call_id", "name")
+
+
+def usage_view(row: ConversationRow | RoundRow) -> dict[str, int]:
+    return Usage(row.prompt_tokens, row.completion_tokens, row.total_tokens).to_dict()
+
+
+def add_auxiliary_usage(row: ConversationRow, usage: Usage) -> None:
+    """Tokens spent on a conversation besides its turns (titles, summaries): kept apart so that
+    ``total_token_usage`` stays the sum of the turns' LLM calls."""
+    spent = Usage.from_dict(row.details.get("auxiliary_token_usage") or {}) + usage
+    row.details = {**row.details, "auxiliary_token_usage": spent.to_dict()}
+
+
+def require_owner(row: ConversationRow | None, conversation_id: str, user_id: str) -> ConversationRow:
+    """The conversation if ``user_id`` owns it. Another user's conversation is reported as missing,
+    so that ids cannot be probed."""
+    if row is None or row.user_id != user_id:
+        raise NotFoundError(
+            f"Conversation '{conversation_id}' does not exist for user '{user_id}'. "
+            "List yours with GET /chat/conversations?user_id=…"
+        )
+    return row
+
+
+def history_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored message as it is sent back to a provider in later turns."""
+    sent = {key: message[key] for key in _PROVIDER_KEYS if message.get(key) is not None}
+    if "content" not in sent and sent.get("role") != "assistant":
+        sent["content"] = ""
+    if sent.get("role") == "assistant":
+        sent.setdefault("content", None if sent.get("tool_calls") else "")
+    return sent
+
+
+@dataclass
+class OpenRound:
+    """A round being written by the turn that owns it; counts its messages' positions."""
+
+    conversation_id: str
+    round_id: int
+    number: int
+    next_position: int = 0
+
+
+@dataclass(frozen=True)
+class History:
+    exists: bool
+    messages: list[dict[str, Any]]
+    """The messages of every earlier round (system messages excluded, as the original), ready to send."""
+    next_round: int
+
+
+class ChatStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def check_access(self, conversation_id: str, user_id: str) -> None:
+        """Fail early, before any streaming starts, if the id names someone else's or a non-chat conversation."""
+        async with self._db.read() as session:
+            row = await ConversationRepository(session).get(conversation_id)
+        _check_usable(row, conversation_id, user_id)
+
+    async def load_history(self, conversation_id: str, user_id: str) -> History:
+        async with self._db.read() as session:
+            repo = ConversationRepository(session)
+            row = await repo.get(conversation_id)
+            _check_usable(row, conversation_id, user_id)
+            if row is None:
+                return History(exists=False, messages=[], next_round=1)
+            messages = [
+                history_message(row_to_message(message))
+                for _round, messages in await repo.rounds_with_messages(conversation_id)
+                for message in messages
+                if message.role != "system"
+            ]
+            return History(exists=True, messages=messages, next_round=row.round_count + 1)
+
+    async def open_round(
+        self, conversation_id: str, user_id: str, history: History, user_message: dict[str, Any]
+    ) -> OpenRound:
+        """Store the new round with the user's message (status ``running``), creating the
+        conversation if ``history`` says it is new. The caller holds the conversation's lock."""
+        try:
+            async with self._db.write() as session:
+                if not history.exists:
+                    session.add(
+                        ConversationRow(id=conversation_id, user_id=user_id, type="chat", title=DEFAULT_TITLE, tags=[])
+                    )
+                    await session.flush()
+                repo = ConversationRepository(session)
+                round_id = await repo.insert_round(conversation_id, history.next_round)
+                opened = OpenRound(conversation_id, round_id, history.next_round)
+                await repo.insert_message(conversation_id, round_id, 0, user_message)
+                opened.next_position = 1
+                return opened
+        except IntegrityError as exc:
+            raise _gone(conversation_id) from exc
+
+    async def append(
+        self,
+        opened: OpenRound,
+        message: dict[str, Any],
+        *,
+        usage: Usage | None = None,
+        status: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Append ``message`` (and add its call's ``usage``; end the round when ``status`` is given)."""
+        try:
+            async with self._db.write() as session:
+                repo = ConversationRepository(session)
+                await repo.insert_message(opened.conversation_id, opened.round_id, opened.next_position, message)
+                await repo.record_progress(
+                    opened.conversation_id, opened.round_id, usage=usage, status=status, error=error
+                )
+        except IntegrityError as exc:
+            raise _gone(opened.conversation_id) from exc
+        opened.next_position += 1
+
+    async def finish(self, opened: OpenRound, status: str, error: str | None = None) -> None:
+        async with self._db.write() as session:
+            await ConversationRepository(session).record_progress(
+                opened.conversation_id, opened.round_id, status=status, error=error
+            )
+
+    async def set_title_and_tags(
+        self, conversation_id: str, title: str, tags: list[str], usage: Usage | None = None
+    ) -> None:
+        """Store generated ones unless the user has set their own meanwhile."""
+        async with self._db.write() as session:
+            row = await ConversationRepository(session).get(conversation_id, for_update=True)
+            if row is None:
+                return
+            if title and row.title == DEFAULT_TITLE:
+                row.title = title
+            if tags and not row.tags:
+                row.tags = tags
+            if usage is not None:
+                add_auxiliary_usage(row, usage)
+
+
+def _check_usable(row: ConversationRow | None, conversation_id: str, user_id: str) -> None:
+    if row is None:
+        return
+    if row.user_id != user_id:
+        raise ForbiddenError(
+            f"Conversation '{conversation_id}' belongs to another user. Start a new conversation with a new id."
+        )
+    if row.type != "chat":
+        raise ConflictError(
+            f"Conversation '{conversation_id}' is a {row.type} conversation, not a chat; "
+            "chat turns need a chat conversation id (or null for a temporary chat)."
+        )
+    if row.status == "deleted":
+        raise ConflictError(
+            f"Conversation '{conversation_id}' is in the trash. Restore it first with "
+            'PUT /chat/conversations/{id}/status {"status": "active"}.'
+        )
+
+
+def _gone(conversation_id: str) -> NotFoundError:
+    return NotFoundError(f"Conversation '{conversation_id}' was deleted while this turn was running.")
