@@ -198,10 +198,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="measured rounds of the first-token benchmark")
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--words", type=int, default=400, help="length of the replies relayed for the CPU figure")
+    parser.add_argument("--only", action="append", choices=["ttft", "cpu", "concurrency"], help="run just this part")
     args = parser.parse_args()
-    asyncio.run(time_to_first_token(args.n))
-    asyncio.run(relay_cpu(20, args.words))
-    asyncio.run(concurrent_chats(args.concurrency))
+    only = set(args.only or ["ttft", "cpu", "concurrency"])
+    if "ttft" in only:
+        asyncio.run(time_to_first_token(args.n))
+    if "cpu" in only:
+        asyncio.run(relay_cpu(20, args.words))
+    if "concurrency" in only:
+        asyncio.run(concurrent_chats(args.concurrency))
 
 
 if __name__ == "__main__":

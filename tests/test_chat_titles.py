@@ -94,18 +94,25 @@ async def test_the_first_assistant_message_with_text_is_used(llm: ScriptedLLM, c
 
 @pytest.mark.parametrize(
     "messages",
-    [
-        [ENGLISH_ROUND[0]],
-        [ENGLISH_ROUND[1]],
-        [{"role": "user", "content": "   "}, ENGLISH_ROUND[1]],
-        [ENGLISH_ROUND[0], {"role": "assistant", "content": ""}],
-        [],
-    ],
-    ids=["no-assistant", "no-user", "blank-user", "empty-assistant", "nothing"],
+    [[ENGLISH_ROUND[1]], [{"role": "user", "content": "   "}, ENGLISH_ROUND[1]], []],
+    ids=["no-user", "blank-user", "nothing"],
 )
 async def test_nothing_to_name_makes_no_call(llm: ScriptedLLM, client: LLMClient, messages: list) -> None:
     assert await generate_title_and_tags(client, messages) is None
     assert llm.requests == []
+
+
+@pytest.mark.parametrize(
+    "messages", [[ENGLISH_ROUND[0]], [ENGLISH_ROUND[0], {"role": "assistant", "content": ""}]], ids=["none", "empty"]
+)
+async def test_a_question_without_an_answer_yet_is_named_from_the_question(
+    llm: ScriptedLLM, client: LLMClient, messages: list
+) -> None:
+    llm.script(Reply(content="<title>Reversing lists</title><tags>python</tags>"))
+    result = await generate_title_and_tags(client, messages)
+    assert result is not None and (result.title, result.tags) == ("Reversing lists", ["python"])
+    prompt = llm.requests[0].body["messages"][0]["content"]
+    assert ENGLISH_ROUND[0]["content"] in prompt and "Assistant:" not in prompt
 
 
 @pytest.mark.parametrize("status", [401, 500])

@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 DEFAULT_USER = "default_user"
 # How long the end of a first turn waits for its title, at most; a later one is still stored.
 TITLE_WAIT_SECONDS = 15.0
-FALLBACK_TITLE_CHARS = 30
+QUESTION_TITLE_CHARS = 30
 DISCONNECTED = "the client went away before the turn finished"
 _INTERRUPTED = "not run: the turn was interrupted before this tool returned"
 
@@ -212,16 +212,15 @@ class ChatTurn:
         opening = asyncio.create_task(
             store.open_round(conversation_id, self.request.user_id, history, self.user_message)
         )
-        title: asyncio.Task[None] | None = None
+        # A new conversation is named from its question while the answer is written, so that the
+        # title is there at [DONE] without making the client wait for a second call after it.
+        title = asyncio.create_task(self._title(conversation_id)) if history.next_round == 1 else None
         writer = _RoundWriter(store, opening)
         unfinished = _Unfinished()
         try:
             agent = self._service.run_agent(self._llm, self._messages(history.messages), toolset)
             async with aclosing(agent) as events:
                 async for event in events:
-                    if title is None and history.next_round == 1 and _answer_started(event):
-                        # After the first token, so that it does not compete with it.
-                        title = asyncio.create_task(self._title(conversation_id))
                     await writer.store(event)
                     unfinished.track(event)
                     yield event
@@ -236,13 +235,9 @@ class ChatTurn:
         generated = await generate_title_and_tags(self._llm, [self.user_message])
         if generated is None:  # the model could not name it: the start of the question will do
             first_line = self.user_message["content"].splitlines()[0]
-            await store.set_title_and_tags(conversation_id, first_line[:FALLBACK_TITLE_CHARS].strip(), [])
+            await store.set_title_and_tags(conversation_id, first_line[:QUESTION_TITLE_CHARS].strip(), [])
         else:
             await store.set_title_and_tags(conversation_id, generated.title, generated.tags, generated.usage)
-
-
-def _answer_started(event: ChatEvent) -> bool:
-    return (isinstance(event, LLMChunk) and bool(event.content)) or isinstance(event, AssistantTurn)
 
 
 class _RoundWriter:

@@ -44,11 +44,7 @@ _PROMPT_ZH = """请根据下面这段对话，生成一个简洁的标题和 3-5
 <title>标题</title>
 <tags>标签1,标签2,标签3</tags>
 
-用户：
-{user}
-
-助手：
-{assistant}"""
+{conversation}"""
 
 _PROMPT_EN = """Write a concise title and 3-5 tags for the conversation below.
 
@@ -59,11 +55,7 @@ Requirements:
 <title>Title</title>
 <tags>tag1,tag2,tag3</tags>
 
-User:
-{user}
-
-Assistant:
-{assistant}"""
+{conversation}"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +69,23 @@ class TitleAndTags:
 
 
 async def generate_title_and_tags(llm: LLMClient, messages: Sequence[Mapping[str, Any]]) -> TitleAndTags | None:
-    """Ask ``llm`` for a title and tags from the first user message and the first assistant text.
+    """Ask ``llm`` for a title and tags from the first user message and the first assistant text,
+    if there is one yet (chat names a new conversation from its question alone, while the answer is
+    still being written, so that the title is ready when the answer is).
 
-    Returns None when there is nothing to name yet (no user text or no assistant text) or when the
-    call fails (logged); the caller then keeps the defaults. Never raises :class:`LLMError`.
+    Returns None when there is nothing to name (no user text) or when the call fails (logged); the
+    caller then keeps the defaults. Never raises :class:`LLMError`.
     """
     user = _first_text(messages, "user")
     assistant = _first_text(messages, "assistant")
-    if not user or not assistant:
+    if not user:
         return None
-    template = _PROMPT_ZH if is_mostly_chinese(user) else _PROMPT_EN
-    prompt = template.format(user=_cut(user), assistant=_cut(assistant))
+    chinese = is_mostly_chinese(user)
+    speakers = ("用户：", "助手：") if chinese else ("User:", "Assistant:")
+    conversation = f"{speakers[0]}\n{_cut(user)}"
+    if assistant:
+        conversation += f"\n\n{speakers[1]}\n{_cut(assistant)}"
+    prompt = (_PROMPT_ZH if chinese else _PROMPT_EN).format(conversation=conversation)
     try:
         result = await llm.complete([{"role": "user", "content": prompt}])
     except LLMError as exc:

@@ -34,19 +34,22 @@ class LLMClientPool:
 
     def __init__(self, **client_options: Any) -> None:
         self._options = client_options
-        self._clients: dict[str, tuple[str, LLMClient]] = {}
+        self._clients: dict[str, tuple[ModelConfig, str, LLMClient]] = {}
         self._http: httpx2.AsyncClient | None = None
         self._http_lock = anyio.Lock()
 
     async def get(self, config: ModelConfig) -> LLMClient:
-        fingerprint = config_fingerprint(config)
         entry = self._clients.get(config.name)
-        if entry is not None and entry[0] == fingerprint:
-            return entry[1]
+        if entry is not None and entry[0] is config:  # the registry hands out the same object while it is current
+            return entry[2]
+        fingerprint = config_fingerprint(config)
+        if entry is not None and entry[1] == fingerprint:
+            self._clients[config.name] = (config, fingerprint, entry[2])
+            return entry[2]
         from maghub.llm.client import LLMClient
 
         client = LLMClient(config, http_client=await self._http_client(), **self._options)
-        self._clients[config.name] = (fingerprint, client)
+        self._clients[config.name] = (config, fingerprint, client)
         return client
 
     def discard(self, name: str) -> None:

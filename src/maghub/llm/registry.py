@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from maghub.llm.client import LLMClient
 
 _COLUMNS = ("name", "base_url", "model", "api_key")
+# How long a configuration read for a call is reused. This process's own changes apply at once;
+# changes another process makes to a shared PostgreSQL database within this many seconds.
+CONFIG_CACHE_SECONDS = 5.0
 
 
 class ModelRegistry:
@@ -25,6 +29,9 @@ class ModelRegistry:
         self._db = database
         self._secrets = secrets
         self._clients = clients
+        # Every chat turn and graph node needs its model's config: reading and decrypting it from
+        # the database each time would cost more than the rest of starting the call.
+        self._recent: dict[str, tuple[float, ModelConfig]] = {}
 
     async def list_masked(self) -> list[dict[str, Any]]:
         async with self._db.read() as session:
@@ -37,8 +44,13 @@ class ModelRegistry:
 
     async def get_config(self, name: str) -> ModelConfig:
         """The full configuration with the decrypted key, for calling the model."""
+        cached = self._recent.get(name)
+        if cached is not None and time.monotonic() - cached[0] < CONFIG_CACHE_SECONDS:
+            return cached[1]
         async with self._db.read() as session:
-            return self._to_config(await self._require(ModelRepository(session), name))
+            config = self._to_config(await self._require(ModelRepository(session), name))
+        self._recent[name] = (time.monotonic(), config)
+        return config
 
     async def create(self, config: ModelConfig) -> None:
         try:
@@ -70,6 +82,7 @@ class ModelRegistry:
                 row.updated_at = utcnow()
         except IntegrityError as exc:
             raise self._name_taken(config.name) from exc
+        self._recent.pop(name, None)
         if config.name != name:
             self._clients.discard(name)
 
@@ -77,6 +90,7 @@ class ModelRegistry:
         async with self._db.write() as session:
             if not await ModelRepository(session).delete(name):
                 raise self._not_found(name)
+        self._recent.pop(name, None)
         self._clients.discard(name)
 
     async def client(self, name: str) -> LLMClient:
