@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
-from maghub.api.routes import auth, chat, hub, mcp, models, system
+from maghub.api.routes import auth, chat, graph_runs, hub, mcp, models, system
 from maghub.api.security import mag_access
 from maghub.runtime import Runtime
 from maghub.settings import Settings
@@ -25,6 +25,7 @@ def mag_router() -> APIRouter:
     """Every MAG route, once; mounted at the root and again under /api (SPEC §1)."""
     router = APIRouter(dependencies=[Depends(mag_access)])
     router.include_router(chat.router)
+    router.include_router(graph_runs.router)  # before the graphs' /graphs/{name} routes
     router.include_router(models.router)
     router.include_router(mcp.router)
     router.include_router(system.router)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from maghub.errors import ConflictError, ForbiddenError, NotFoundError
 from maghub.llm.types import Usage
 from maghub.store.database import Database
-from maghub.store.repositories.conversations import ConversationRepository, row_to_message
+from maghub.store.repositories.conversations import ConversationRepository, OpenRound, row_to_message
 from maghub.store.tables import ConversationRow, RoundRow
 
 DEFAULT_TITLE = "新对话"  # the original's title for a conversation that has none yet
@@ -51,16 +51,6 @@ def history_message(message: Mapping[str, Any]) -> dict[str, Any]:
     if sent.get("role") == "assistant":
         sent.setdefault("content", None if sent.get("tool_calls") else "")
     return sent
-
-
-@dataclass
-class OpenRound:
-    """A round being written by the turn that owns it; counts its messages' positions."""
-
-    conversation_id: str
-    round_id: int
-    number: int
-    next_position: int = 0
 
 
 @dataclass(frozen=True)

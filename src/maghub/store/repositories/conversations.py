@@ -4,6 +4,7 @@ deleted with their conversation); callers own the session and so the transaction
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -14,6 +15,16 @@ from maghub.store.tables import ConversationRow, MessageRow, RoundRow, utcnow
 
 # Message keys stored in columns of their own; anything else an OpenAI message carries goes to ``extra``.
 _MESSAGE_COLUMNS = ("role", "content", "reasoning_content", "tool_calls", "tool_call_id")
+
+
+@dataclass
+class OpenRound:
+    """A round being written by the turn or node that owns it; counts its messages' positions."""
+
+    conversation_id: str
+    round_id: int
+    number: int
+    next_position: int = 0
 
 
 def message_to_row(message: dict[str, Any]) -> MessageRow:
@@ -160,6 +171,20 @@ class ConversationRepository:
         await self._session.execute(update(RoundRow).where(RoundRow.id == round_id).values(**round_values))
         await self._session.execute(
             update(ConversationRow).where(ConversationRow.id == conversation_id).values(**conversation_values)
+        )
+
+    async def end_round(
+        self, conversation_id: str, round_id: int, status: str, details: dict[str, Any], error: str | None = None
+    ) -> None:
+        """Set a finished round's status and its full ``details`` (the caller has them in memory)."""
+        now = utcnow()
+        await self._session.execute(
+            update(RoundRow)
+            .where(RoundRow.id == round_id)
+            .values(status=status, details=details, error=error, updated_at=now)
+        )
+        await self._session.execute(
+            update(ConversationRow).where(ConversationRow.id == conversation_id).values(updated_at=now)
         )
 
     async def rounds_with_messages(self, conversation_id: str) -> list[tuple[RoundRow, list[MessageRow]]]:

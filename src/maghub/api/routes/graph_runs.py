@@ -1,0 +1,128 @@
+"""Running graphs (MAG reference "执行图"): ``POST /graphs/execute`` (SSE), a run's state, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from maghub.api.deps import RuntimeDep
+from maghub.api.routes.chat import UserIdField, UserIdQuery, owner
+from maghub.api.security import TokenUser
+from maghub.api.sse import error_payload, event_stream
+from maghub.graphs.events import (
+    NodeChunk,
+    NodeFailed,
+    NodeFinished,
+    NodeStarted,
+    NodeToolResult,
+    RunEvent,
+    RunFinished,
+    RunStarted,
+)
+from maghub.graphs.ordering import per_node_blocks
+from maghub.graphs.runs import ExecuteRequest, LiveRun
+
+router = APIRouter(tags=["graph runs"])
+
+
+class ExecuteBody(BaseModel):
+    graph_name: str | None = None
+    input_text: str | None = Field(None, max_length=1_000_000)
+    conversation_id: str | None = Field(None, max_length=200, description="Continue this run (a new turn or a resume)")
+    continue_from_checkpoint: bool = Field(False, description="Resume the interrupted turn; finished nodes do not rerun")
+    background: bool = Field(False, description="Keep running when the client disconnects")
+    stream_mode: Literal["blocks", "interleaved"] = Field(
+        "blocks", description="blocks: each node's events together, in start order; interleaved: as they happen"
+    )
+    user_id: str = UserIdField
+
+
+def _tagged(payload: dict[str, Any], node: str, run_path: str) -> dict[str, Any]:
+    tagged = {**payload, "node_name": node}
+    if run_path:
+        tagged["run_path"] = run_path
+    return tagged
+
+
+def run_payloads(event: RunEvent) -> Iterable[dict[str, Any]]:
+    """The original MAG's graph events (reference §6), each with ``node_name`` (SPEC §7)."""
+    if isinstance(event, RunStarted):
+        if not event.created:
+            return ()
+        return (
+            {"type": "conversation_created", "conversation_id": event.conversation_id},
+            {"type": "node_start", "node_name": "start", "level": 0},
+            {"type": "node_end", "node_name": "start"},
+        )
+    if isinstance(event, NodeStarted):
+        return (_tagged({"type": "node_start", "level": event.level}, event.node, event.run_path),)
+    if isinstance(event, NodeChunk):
+        return (_tagged(event.chunk, event.node, event.run_path),)
+    if isinstance(event, NodeToolResult):
+        return (_tagged(event.message, event.node, event.run_path),)
+    if isinstance(event, NodeFinished):
+        return (_tagged({"type": "node_end"}, event.node, event.run_path),)
+    if isinstance(event, NodeFailed):
+        return (
+            _tagged(error_payload(event.message, "execution_error"), event.node, event.run_path),
+            _tagged({"type": "node_end", "status": "failed"}, event.node, event.run_path),
+        )
+    if isinstance(event, RunFinished):
+        if event.status == "completed":
+            return (
+                {
+                    "type": "graph_complete",
+                    "final_result": event.final_result,
+                    "execution_chain": event.execution_chain,
+                },
+            )
+        message = f"the run {event.status}: {event.error}" if event.error else f"the run {event.status}"
+        return ({**error_payload(message, "execution_error"), "run_status": event.status},)
+    return ()
+
+
+async def _followed(live: LiveRun, blocks: bool) -> AsyncIterator[RunEvent]:
+    """The run's events for this client; when the client leaves, the run is cancelled unless it
+    runs in the background."""
+    finished = False
+    try:
+        events = per_node_blocks(live.events()) if blocks else live.events()
+        async for event in events:
+            yield event
+        finished = True
+    finally:
+        if not finished:
+            if live.background:
+                live.stop_listening()
+            else:
+                live.stop("cancelled", "the client disconnected")
+
+
+@router.post(
+    "/graphs/execute",
+    summary="Run a graph, continue a conversation's run, or resume it (SSE)",
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def execute(body: ExecuteBody, runtime: RuntimeDep, user: TokenUser) -> Any:
+    request = ExecuteRequest(
+        graph_name=body.graph_name,
+        input_text=body.input_text,
+        user_id=owner(runtime, user, body.user_id),
+        conversation_id=body.conversation_id,
+        continue_from_checkpoint=body.continue_from_checkpoint,
+    )
+    live = await runtime.runs.start(request, background=body.background)
+    return event_stream(_followed(live, body.stream_mode == "blocks"), run_payloads)
+
+
+@router.get("/graphs/runs/{conversation_id}", summary="A graph run's state: status, nodes, result, files")
+async def get_run(conversation_id: str, runtime: RuntimeDep, user: TokenUser, user_id: str = UserIdQuery) -> Any:
+    return await runtime.runs.view(conversation_id, owner(runtime, user, user_id))
+
+
+@router.post("/graphs/runs/{conversation_id}/cancel", summary="Stop a run (within a second)")
+async def cancel_run(conversation_id: str, runtime: RuntimeDep, user: TokenUser, user_id: str = UserIdQuery) -> Any:
+    return await runtime.runs.cancel(conversation_id, owner(runtime, user, user_id))

@@ -1,0 +1,73 @@
+"""What a graph run reports while it runs. Plain values: the HTTP layer encodes them as the
+original MAG's SSE events (SPEC §7), the CLI prints them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    conversation_id: str
+    graph_name: str
+    turn: int
+    created: bool
+    """A new conversation (the original announces it with ``conversation_created``)."""
+    input_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStarted:
+    execution: int
+    """Identifies this execution of the node (a loop runs a node several times)."""
+    node: str
+    level: int
+    run_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeChunk:
+    execution: int
+    node: str
+    run_path: str
+    chunk: dict[str, Any]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeToolResult:
+    execution: int
+    node: str
+    run_path: str
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFinished:
+    execution: int
+    node: str
+    run_path: str
+    output: str
+    transfer: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFailed:
+    execution: int
+    node: str
+    run_path: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    status: str
+    """completed, failed, cancelled or interrupted."""
+    final_result: str
+    execution_chain: list[list[str]]
+    error: str | None = None
+
+
+NodeEvent: TypeAlias = NodeStarted | NodeChunk | NodeToolResult | NodeFinished | NodeFailed
+RunEvent: TypeAlias = RunStarted | NodeEvent | RunFinished

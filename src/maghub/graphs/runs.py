@@ -1,0 +1,293 @@
+"""Graph runs as the server holds them: started, resumed, cancelled, watched (SPEC §6).
+
+A run is a task of its own, not of the request that started it: a client that goes away cancels it
+unless it asked for ``background``, and ``POST /graphs/runs/{id}/cancel`` stops it from anywhere.
+One run at a time per conversation (in this process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import anyio
+import anyio.abc
+
+from maghub.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from maghub.graphs.compile import RUN_INPUT, CompiledGraph
+from maghub.graphs.engine import EngineServices, GraphTurn
+from maghub.graphs.events import RunEvent, RunFinished, RunStarted
+from maghub.graphs.registry import GraphRegistry
+from maghub.graphs.run_store import START_NODE, StoredRun
+from maghub.graphs.validation import GraphValidationError
+from maghub.lifecycle import ActivityTracker
+from maghub.timestamps import iso_utc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExecuteRequest:
+    graph_name: str | None
+    input_text: str | None
+    user_id: str
+    conversation_id: str | None = None
+    continue_from_checkpoint: bool = False
+
+
+@dataclass
+class LiveRun:
+    conversation_id: str
+    user_id: str
+    graph_name: str
+    turn: GraphTurn
+    background: bool = False
+    stop_status: str = "cancelled"
+    stop_reason: str = "cancelled"
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    _queue: asyncio.Queue[RunEvent | None] = field(default_factory=asyncio.Queue)
+    _listening: bool = True
+
+    def publish(self, event: RunEvent | None) -> None:
+        if self._listening or event is None:
+            self._queue.put_nowait(event)
+
+    def stop(self, status: str, reason: str) -> None:
+        self.stop_status, self.stop_reason = status, reason
+        self.scope.cancel()
+
+    def stop_listening(self) -> None:
+        """Nobody reads the events any more (a background run whose client left)."""
+        self._listening = False
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    async def events(self) -> AsyncIterator[RunEvent]:
+        while (event := await self._queue.get()) is not None:
+            yield event
+
+
+class RunManager:
+    def __init__(self, services: EngineServices, graphs: GraphRegistry, activity: ActivityTracker) -> None:
+        self._services = services
+        self._graphs = graphs
+        self._activity = activity
+        self._live: dict[str, LiveRun] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    async def __aenter__(self) -> Self:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        for live in list(self._live.values()):
+            live.stop("interrupted", "maghub shut down while the run was in progress; resume it")
+        assert self._task_group is not None
+        await self._task_group.__aexit__(None, None, None)
+
+    # --- starting ------------------------------------------------------------------------------------
+
+    async def start(self, request: ExecuteRequest, *, background: bool = False) -> LiveRun:
+        """Check everything, store the turn's start and launch it. Raises before anything runs."""
+        self._activity.check_open()
+        store = self._services.store
+        if request.conversation_id is None:
+            return await self._new_run(request, background)
+        stored = await self._owned(request.conversation_id, request.user_id, forbid=True)
+        if request.conversation_id in self._live:
+            raise ConflictError(
+                f"A run of conversation '{request.conversation_id}' is in progress; wait for it or cancel it "
+                f"with POST /graphs/runs/{request.conversation_id}/cancel."
+            )
+        graph_name = stored.details.get("graph_name", "")
+        if request.graph_name and request.graph_name != graph_name:
+            raise InvalidInputError(
+                f"Conversation '{request.conversation_id}' runs graph '{graph_name}', not '{request.graph_name}'."
+            )
+        graph = await self._compile(graph_name)
+        input_text = (request.input_text or "").strip()
+        if stored.details.get("run_status") == "running":  # its process died: nothing runs it any more
+            await store.mark_interrupted(stored.conversation.id, "maghub stopped while the run was in progress")
+            stored = await self._owned(request.conversation_id, request.user_id, forbid=True)
+        if request.continue_from_checkpoint or not input_text:
+            if stored.details.get("run_status") == "completed":
+                raise ConflictError(
+                    f"The run of conversation '{request.conversation_id}' has completed: nothing to resume. "
+                    "Send input_text to start a new turn."
+                )
+            live = self._turn(graph, stored, stored.turn, self._turn_input(stored), background)
+            live.turn.replay(stored.turn_rounds())
+            await store.finish(stored.conversation.id, "running", None, live.turn.chain(), None)
+            return self._launch(live, created=False)
+        number = stored.conversation.round_count + 1
+        await store.start_turn(stored.conversation.id, stored.turn + 1, number, input_text)
+        stored = await self._owned(request.conversation_id, request.user_id, forbid=True)
+        return self._launch(self._turn(graph, stored, stored.turn, input_text, background), created=False)
+
+    async def _new_run(self, request: ExecuteRequest, background: bool) -> LiveRun:
+        if not request.graph_name:
+            raise InvalidInputError("graph_name is empty: name the graph to run (GET /graphs lists them).")
+        input_text = (request.input_text or "").strip()
+        if not input_text:
+            raise InvalidInputError("input_text is empty: send what the graph should work on.")
+        graph = await self._compile(request.graph_name)
+        conversation_id = f"{request.graph_name}_{int(time.time() * 1e6)}_{uuid.uuid4().hex[:8]}"
+        store = self._services.store
+        await store.create(conversation_id, request.user_id, request.graph_name, input_text)
+        await store.start_turn(conversation_id, 1, 1, input_text)
+        stored = await store.load(conversation_id)
+        assert stored is not None
+        return self._launch(self._turn(graph, stored, 1, input_text, background), created=True)
+
+    async def _compile(self, graph_name: str) -> CompiledGraph:
+        graph = await self._graphs.load_for_run(graph_name)
+        models = {model["name"] for model in await self._services.models.list_masked()}
+        servers = {config.name for config in self._services.mcp.configs()}
+        problems = graph.unknown_references(models, servers)
+        if problems:
+            raise GraphValidationError(graph_name, problems)
+        return graph
+
+    def _turn(self, graph: CompiledGraph, stored: StoredRun, turn: int, input_text: str, background: bool) -> LiveRun:
+        live_holder: list[LiveRun] = []
+        turn_runner = GraphTurn(
+            self._services,
+            graph,
+            stored.conversation.id,
+            turn=turn,
+            input_text=input_text,
+            next_round=stored.conversation.round_count + 1,
+            global_outputs=_global_outputs(graph, stored),
+            emit=lambda event: live_holder[0].publish(event),
+        )
+        live = LiveRun(stored.conversation.id, stored.conversation.user_id, graph.name, turn_runner, background)
+        live_holder.append(live)
+        return live
+
+    @staticmethod
+    def _turn_input(stored: StoredRun) -> str:
+        starts = [r for r in stored.turn_rounds() if r.details.get("kind") == START_NODE and r.messages]
+        return str(starts[-1].messages[0].get("content") or "") if starts else ""
+
+    def _launch(self, live: LiveRun, *, created: bool) -> LiveRun:
+        assert self._task_group is not None, "RunManager is not open"
+        self._live[live.conversation_id] = live
+        live.publish(RunStarted(live.conversation_id, live.graph_name, live.turn.turn, created, live.turn.input_text))
+        self._task_group.start_soon(self._drive, live)
+        return live
+
+    async def _drive(self, live: LiveRun) -> None:
+        turn = live.turn
+        store = self._services.store
+        try:
+            with self._activity.session("graph_run", live.conversation_id), live.scope:
+                result = await turn.run()
+            if live.scope.cancelled_caught:
+                result = RunFinished(live.stop_status, "", turn.chain(), live.stop_reason)
+            with anyio.CancelScope(shield=True):
+                await store.finish(
+                    live.conversation_id, result.status, result.final_result, result.execution_chain, result.error
+                )
+            live.publish(result)
+        except Exception:
+            log.exception("graph run failed", extra={"conversation_id": live.conversation_id})
+            with anyio.CancelScope(shield=True):
+                await store.mark_interrupted(live.conversation_id, "internal error; the server log has the details")
+            live.publish(RunFinished("interrupted", "", turn.chain(), "internal error; see the server log"))
+        finally:
+            self._live.pop(live.conversation_id, None)
+            live.publish(None)
+
+    # --- watching and stopping -----------------------------------------------------------------------
+
+    async def cancel(self, conversation_id: str, user_id: str) -> dict[str, Any]:
+        stored = await self._owned(conversation_id, user_id)
+        live = self._live.get(conversation_id)
+        if live is None:
+            return {
+                "status": "success",
+                "conversation_id": conversation_id,
+                "cancelled": False,
+                "run_status": stored.details.get("run_status"),
+                "message": "no run of this conversation is in progress",
+            }
+        live.stop("cancelled", "cancelled by request")
+        with anyio.move_on_after(5):
+            while conversation_id in self._live:
+                await anyio.sleep(0.01)
+        return {
+            "status": "success",
+            "conversation_id": conversation_id,
+            "cancelled": True,
+            "run_status": "cancelled",
+            "message": "the run was cancelled",
+        }
+
+    async def view(self, conversation_id: str, user_id: str) -> dict[str, Any]:
+        stored = await self._owned(conversation_id, user_id)
+        details = stored.details
+        live = self._live.get(conversation_id)
+        status = details.get("run_status")
+        if status == "running" and live is None:
+            status = "interrupted"  # the process that ran it is gone
+        rounds = stored.turn_rounds()
+        nodes: dict[str, dict[str, Any]] = {}
+        for stored_round in rounds:
+            name = stored_round.details.get("node_name")
+            if not name or stored_round.details.get("kind") == START_NODE:
+                continue
+            entry = nodes.setdefault(name, {"runs": 0})
+            entry.update(status=stored_round.status, runs=entry["runs"] + 1)
+            if "output" in stored_round.details:
+                entry["output"] = stored_round.details["output"]
+        files = [r.details["saved_file"] for r in stored.rounds if r.details.get("saved_file")]
+        return {
+            "conversation_id": conversation_id,
+            "graph_name": details.get("graph_name"),
+            "status": status,
+            "turn": stored.turn,
+            "error": details.get("error"),
+            "final_result": details.get("final_result"),
+            "execution_chain": live.turn.chain() if live else details.get("execution_chain", []),
+            "nodes": nodes,
+            "handoffs_status": live.turn.handoffs_status() if live else None,
+            "saved_files": files,
+            "round_count": stored.conversation.round_count,
+            "created_at": iso_utc(stored.conversation.created_at),
+            "updated_at": iso_utc(stored.conversation.updated_at),
+        }
+
+    def live(self, conversation_id: str) -> LiveRun | None:
+        return self._live.get(conversation_id)
+
+    async def _owned(self, conversation_id: str, user_id: str, *, forbid: bool = False) -> StoredRun:
+        stored = await self._services.store.load(conversation_id)
+        if stored is None or stored.conversation.type != "graph":
+            raise NotFoundError(f"There is no graph run '{conversation_id}'.")
+        if stored.conversation.user_id != user_id:
+            if forbid:
+                raise ForbiddenError(f"Graph run '{conversation_id}' belongs to another user.")
+            raise NotFoundError(f"There is no graph run '{conversation_id}'.")
+        return stored
+
+
+def _global_outputs(graph: CompiledGraph, stored: StoredRun) -> dict[str, list[str]]:
+    """Kept across turns (SPEC §6 Outputs): every input, and every output of ``global_output`` nodes."""
+    outputs: dict[str, list[str]] = {}
+    for stored_round in stored.rounds:
+        details = stored_round.details
+        if details.get("kind") == START_NODE and stored_round.messages:
+            outputs.setdefault(RUN_INPUT, []).append(str(stored_round.messages[0].get("content") or ""))
+            continue
+        node = graph.nodes.get(details.get("node_name", ""))
+        output = details.get("output")
+        if node is not None and node.config.global_output and output and stored_round.status == "completed":
+            if details.get("kind") != "subgraph_input":
+                outputs.setdefault(node.name, []).append(output)
+    return outputs
