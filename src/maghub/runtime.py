@@ -13,6 +13,7 @@ from datetime import timedelta
 from maghub.auth.tokens import TokenService, load_or_create_jwt_secret
 from maghub.auth.users import UserService
 from maghub.errors import ConfigurationError
+from maghub.graphs.registry import GraphRegistry
 from maghub.lifecycle import ActivityTracker, ShutdownController
 from maghub.llm.pool import LLMClientPool
 from maghub.llm.registry import ModelRegistry
@@ -42,6 +43,7 @@ class Runtime:
     users: UserService
     activity: ActivityTracker
     shutdown: ShutdownController
+    graphs: GraphRegistry
     _resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @classmethod
@@ -75,16 +77,18 @@ class Runtime:
             raise
         log.info("database ready", extra={"database": database.safe_url})
         activity = ActivityTracker()
+        models = ModelRegistry(database, secrets, llm_clients)
         return cls(
             settings=settings,
             database=database,
             secrets=secrets,
-            models=ModelRegistry(database, secrets, llm_clients),
+            models=models,
             llm_clients=llm_clients,
             mcp=mcp,
             users=UserService(database, tokens),
             activity=activity,
             shutdown=ShutdownController(activity, request_exit or _signal_own_process),
+            graphs=GraphRegistry(database, models, mcp),
             _resources=resources,
         )
 
