@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from maghub import __version__
+from maghub.cli_graph import app as graph_app
 from maghub.cli_mcp import app as mcp_app
 from maghub.cli_support import err, fail, load_settings
 from maghub.cli_users import app as users_app
@@ -21,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(mcp_app, name="mcp")
+app.add_typer(graph_app, name="graph")
 app.add_typer(users_app, name="users")
 
 

@@ -10,54 +10,20 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx2
 import typer
 from rich.table import Table
 
+from maghub.cli_http import UrlOption, api_request
 from maghub.cli_support import err, fail, out
-from maghub.settings import Settings
 
 app = typer.Typer(help="Manage the MCP servers of a running maghub.", no_args_is_help=True)
-
-UrlOption = Annotated[
-    str | None,
-    typer.Option("--url", envvar="MAGHUB_URL", help="The maghub server [default: http://MAGHUB_HOST:MAGHUB_PORT]."),
-]
-
-
-def _server_url(url: str | None) -> str:
-    if url:
-        return url.rstrip("/")
-    settings = Settings()
-    from maghub.server import listen_url
-
-    return listen_url(settings.host, settings.port)
-
-
-def _request(url: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    base = _server_url(url)
-    try:
-        response = httpx2.request(method, f"{base}{path}", timeout=120, **kwargs)
-    except httpx2.ConnectError:
-        raise fail(f"maghub is not running at {base}. Start it with `maghub serve`, or pass --url.") from None
-    except httpx2.HTTPError as exc:
-        raise fail(f"request to {base}{path} failed: {exc}") from None
-    if response.status_code >= 400:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        if isinstance(detail, list):
-            detail = "; ".join(f"{e.get('field', '')}: {e.get('msg', '')}" for e in detail)
-        raise fail(f"{detail} (HTTP {response.status_code})")
-    return response.json()
 
 
 @app.command("list")
 def list_servers(url: UrlOption = None) -> None:
     """List the configured MCP servers and their connection status."""
-    config = _request(url, "GET", "/mcp/config")["mcpServers"]
-    status = _request(url, "GET", "/mcp/status")
+    config = api_request(url, "GET", "/mcp/config")["mcpServers"]
+    status = api_request(url, "GET", "/mcp/status")
     if not config:
         out.print("No MCP servers configured. Add some with `maghub mcp add FILE`.")
         return
@@ -89,7 +55,7 @@ def add_servers(
         raise fail(f"cannot read {file}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise fail(f"{file} is not valid JSON: {exc}") from None
-    result = _request(url, "POST", "/mcp/add", json=document)
+    result = api_request(url, "POST", "/mcp/add", json=document)
     for name in result["added_servers"]:
         state = result["servers"][name]
         detail = f"{state['toolCount']} tools" if state["connected"] else (state["lastError"] or state["status"])
@@ -117,7 +83,9 @@ def test_tool(
 ) -> None:
     """Call one tool of one server and print its result."""
     params = dict(_parse_arg(item) for item in arg or [])
-    result = _request(url, "POST", "/mcp/test-tool", json={"server_name": server, "tool_name": tool, "params": params})
+    result = api_request(
+        url, "POST", "/mcp/test-tool", json={"server_name": server, "tool_name": tool, "params": params}
+    )
     out.print(result["result"], highlight=False, markup=False)
     err.print(f"{result['status']} in {result['execution_time'] * 1000:.0f} ms", highlight=False)
     if result["status"] != "success":

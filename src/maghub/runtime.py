@@ -16,6 +16,10 @@ from maghub.chat.conversations import ConversationService
 from maghub.chat.service import ChatService
 from maghub.chat.store import ChatStore
 from maghub.errors import ConfigurationError
+from maghub.graphs.engine import EngineServices
+from maghub.graphs.registry import GraphRegistry
+from maghub.graphs.run_store import RunStore
+from maghub.graphs.runs import RunManager
 from maghub.lifecycle import ActivityTracker, ShutdownController
 from maghub.llm.pool import LLMClientPool
 from maghub.llm.registry import ModelRegistry
@@ -47,6 +51,8 @@ class Runtime:
     shutdown: ShutdownController
     chat: ChatService
     conversations: ConversationService
+    graphs: GraphRegistry
+    runs: RunManager
     _resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @classmethod
@@ -75,12 +81,16 @@ class Runtime:
             manager = await resources.enter_async_context(MCPManager(mcp_policy))
             mcp = MCPRegistry(database, secrets, manager)
             await mcp.start()
+            activity = ActivityTracker()
+            models = ModelRegistry(database, secrets, llm_clients)
+            graphs = GraphRegistry(database, models, mcp)
+            engine = EngineServices(RunStore(database), models, manager, settings.data_dir)
+            # Closed before the MCP connections: runs still going are stored as interrupted first.
+            runs = await resources.enter_async_context(RunManager(engine, graphs, activity))
         except BaseException:
             await resources.aclose()
             raise
         log.info("database ready", extra={"database": database.safe_url})
-        activity = ActivityTracker()
-        models = ModelRegistry(database, secrets, llm_clients)
         chat = ChatService(ChatStore(database), models, manager, activity)
         return cls(
             settings=settings,
@@ -94,6 +104,8 @@ class Runtime:
             shutdown=ShutdownController(activity, request_exit or _signal_own_process),
             chat=chat,
             conversations=ConversationService(database, models, chat.locks, settings.data_dir),
+            graphs=graphs,
+            runs=runs,
             _resources=resources,
         )
 

@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
-from maghub.api.routes import auth, chat, graph_runs, hub, mcp, models, system
+from maghub.api.routes import auth, chat, graph_runs, graphs, hub, mcp, models, system
 from maghub.api.security import mag_access
 from maghub.runtime import Runtime
 from maghub.settings import Settings
@@ -29,6 +29,7 @@ def mag_router() -> APIRouter:
     router.include_router(models.router)
     router.include_router(mcp.router)
     router.include_router(system.router)
+    router.include_router(graphs.router)
     return router
 
 

@@ -181,3 +181,32 @@ class MessageRow(Base):
     tool_call_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     extra: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class GraphRow(Base):
+    """An agent graph, stored as submitted (subgraph nodes stay references, SPEC §3).
+
+    ``config`` is plain JSON on every backend (not JSONB) so the document keeps its key order.
+    ``readme`` is a README written for the graph (None: the generated one is shown).
+    """
+
+    __tablename__ = "graphs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    readme: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class GraphPromptFileRow(Base):
+    """A file a graph's ``{name.ext}`` prompt placeholders read (reference §4.5), uploaded with the
+    graph; prompts never read other files."""
+
+    __tablename__ = "graph_prompt_files"
+
+    graph_id: Mapped[str] = mapped_column(String(32), ForeignKey("graphs.id", ondelete="CASCADE"), primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    content: Mapped[str] = mapped_column(Text, nullable=False)

@@ -1,0 +1,163 @@
+"""Graph management (MAG reference "图管理API") and the JSON import/export the original web client uses
+(reference §11). The run engine (``/graphs/execute``) and ``generate_mcp`` live elsewhere.
+
+Differences from the original, by design: graphs are returned as submitted plus ``version``; a save
+answers ``version`` and ``warnings`` (unknown models, MCP servers, prompt files) and an invalid graph
+is a 400 whose ``problems`` list every ``{node, field, message}``; deleting a graph another one uses
+as a subgraph is a 409 unless ``?force=true``; a rename checks the new name and updates subgraph
+references. Zip packages (``import_package*``) are not supported yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, File, UploadFile
+from pydantic import BaseModel, Field
+
+from maghub.api.deps import RuntimeDep
+from maghub.api.security import AdminInAuthMode
+from maghub.errors import InvalidInputError
+from maghub.graphs.config import GraphDocument
+from maghub.graphs.documents import attach_prompt_files, parse_document, parse_document_text, read_document_file
+from maghub.graphs.registry import SaveResult
+from maghub.graphs.validation import GraphProblem
+from maghub.runtime import Runtime
+
+router = APIRouter(tags=["graphs"])
+
+EXPORTS_FOLDER = "exports"
+UploadedGraph = File(description="A graph .json file (as `GET /graphs/{name}/export` writes it)")
+
+
+class ImportFromPath(BaseModel):
+    file_path: str = Field(description="Absolute path of a graph .json file on the server's machine.")
+
+
+def _problems(problems: Iterable[GraphProblem]) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(problem) for problem in problems]
+
+
+def _saved(result: SaveResult, message: str) -> dict[str, Any]:
+    return {
+        "status": "success",
+        "message": message,
+        "name": result.name,
+        "version": result.version,
+        "created": result.created,
+        "warnings": _problems(result.warnings),
+    }
+
+
+def _imported(result: SaveResult, missing_prompt_files: Iterable[str] = ()) -> dict[str, Any]:
+    body = _saved(result, f"图 '{result.name}' 导入成功")
+    body["warnings"] += _problems(
+        GraphProblem(
+            None, "prompt_files", f"no file '{name}' next to the imported file; the placeholder stays as written"
+        )
+        for name in missing_prompt_files
+    )
+    # What the original's package import reported; JSON imports never add models or servers.
+    return {**body, "needs_api_key": [], "skipped_models": [], "skipped_servers": []}
+
+
+@router.get("/graphs", summary="List the graph names")
+async def list_graphs(runtime: RuntimeDep) -> list[str]:
+    return await runtime.graphs.names()
+
+
+@router.get("/graphs/{graph_name}", summary="A graph's configuration as submitted, plus its version")
+async def get_graph(graph_name: str, runtime: RuntimeDep) -> dict[str, Any]:
+    return (await runtime.graphs.get(graph_name)).public_view()
+
+
+@router.get("/graphs/{graph_name}/readme", summary="A graph's README (written with it, or generated)")
+async def get_readme(graph_name: str, runtime: RuntimeDep) -> dict[str, Any]:
+    graph, readme = await runtime.graphs.readme(graph_name)
+    return {"name": graph.name, "config": graph.public_view(), "readme": readme}
+
+
+@router.post("/graphs", summary="Create or replace a graph; answers its version and any warnings")
+async def save_graph(document: GraphDocument, runtime: RuntimeDep) -> dict[str, Any]:
+    result = await runtime.graphs.save(document)
+    return _saved(result, f"图 '{result.name}' 保存成功")
+
+
+@router.delete("/graphs/{graph_name}", summary="Delete a graph (409 while another uses it, unless force)")
+async def delete_graph(graph_name: str, runtime: RuntimeDep, force: bool = False) -> dict[str, Any]:
+    users = await runtime.graphs.delete(graph_name, force=force)
+    return {"status": "success", "message": f"图 '{graph_name}' 删除成功", "still_referenced_by": users}
+
+
+@router.put("/graphs/{old_name}/rename/{new_name}", summary="Rename a graph; subgraph references follow")
+async def rename_graph(old_name: str, new_name: str, runtime: RuntimeDep) -> dict[str, Any]:
+    updated = await runtime.graphs.rename(old_name, new_name)
+    return {
+        "status": "success",
+        "message": f"图 '{old_name}' 重命名为 '{new_name}' 成功",
+        "updated_graphs": updated,
+    }
+
+
+@router.post(
+    "/graphs/import",
+    summary="Import a graph .json file from the server's disk (409 if the name exists)",
+    dependencies=[AdminInAuthMode],
+)
+async def import_from_path(body: ImportFromPath, runtime: RuntimeDep) -> dict[str, Any]:
+    path = Path(body.file_path).expanduser()
+    if not path.is_absolute():
+        raise InvalidInputError(f"file_path must be an absolute path (got {body.file_path!r})")
+
+    def read() -> tuple[dict[str, Any], list[str]]:
+        return attach_prompt_files(read_document_file(path, max_bytes=runtime.settings.max_body_bytes), path.parent)
+
+    data, missing = await anyio.to_thread.run_sync(read)
+    result = await runtime.graphs.save(parse_document(data), create_only=True)
+    return _imported(result, missing)
+
+
+@router.post("/graphs/import_from_file", summary="Import an uploaded graph .json file (409 if the name exists)")
+async def import_upload(runtime: RuntimeDep, file: UploadFile = UploadedGraph) -> dict[str, Any]:
+    if not (file.filename or "").lower().endswith(".json"):
+        raise InvalidInputError(f"'{file.filename}' is not a .json file; upload a graph exported as JSON")
+    data = parse_document_text(await file.read(), file.filename or "the upload")
+    result = await runtime.graphs.save(parse_document(data), create_only=True)
+    return _imported(result)
+
+
+@router.get("/graphs/{graph_name}/export", summary="Export a graph as JSON (also written to the data dir)")
+async def export_graph(graph_name: str, runtime: RuntimeDep) -> dict[str, Any]:
+    document = await runtime.graphs.export_document(graph_name)
+    path = await anyio.to_thread.run_sync(_write_export, runtime, graph_name, document)
+    return {
+        "status": "success",
+        "message": f"图 '{graph_name}' 导出成功",
+        "file_path": str(path),
+        "graph": document,
+        "ai_mcp_tools": [],
+    }
+
+
+def _write_export(runtime: Runtime, name: str, document: dict[str, Any]) -> Path:
+    # Graph names cannot hold "/", "\" or ".", so the file stays in the exports folder.
+    folder = runtime.settings.data_dir / EXPORTS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.json"
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, suffix=".tmp", delete=False) as handle:
+        temporary = Path(handle.name)
+        try:
+            json.dump(document, handle, ensure_ascii=False, indent=2)
+        except BaseException:
+            handle.close()
+            temporary.unlink(missing_ok=True)
+            raise
+    os.replace(temporary, target)  # readers never see a half-written export
+    return target
