@@ -142,7 +142,9 @@ class GraphTurn:
                 continue  # the graph changed since, or the record does not fit: the node runs again
             self.scheduler.start(name)
             # Its global output was loaded with the others; only the turn's own state is rebuilt.
-            self._record(name, stored.details.get("output") or "", stored.details.get("transfer"), replayed=True)
+            transfer = stored.details.get("transfer")
+            self._record(name, stored.details.get("output") or "", transfer, replayed=True)
+            self.scheduler.finished(name, transfer)
             self._node_runs += 1
             self.executions.append((name, self.graph.nodes[name].level))
             next(self._finished_order)
@@ -235,6 +237,8 @@ class GraphTurn:
             raise
         finally:
             if status != "completed":
+                if status == "interrupted":  # cancelled: the node's block still ends, for clients
+                    self._emit(NodeFailed(execution, node.name, node.scope, error or "interrupted"))
                 with anyio.CancelScope(shield=True):
                     await services.store.end_node(opened, status, details, error)
         self._emit(NodeFinished(execution, node.name, node.scope, output, transfer))

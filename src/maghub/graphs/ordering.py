@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator
 
-from maghub.graphs.events import NodeFailed, NodeFinished, NodeStarted, RunEvent
+from maghub.graphs.events import NodeFailed, NodeFinished, NodeStarted, RunEvent, RunFinished
 
 
 async def per_node_blocks(events: AsyncIterator[RunEvent]) -> AsyncIterator[RunEvent]:
@@ -30,8 +30,19 @@ async def per_node_blocks(events: AsyncIterator[RunEvent]) -> AsyncIterator[RunE
         run_level.clear()
         return out
 
+    def drain() -> list[RunEvent]:
+        out = [event for execution in started for event in held.pop(execution, [])]
+        started.clear()
+        return [*out, *run_level]
+
     async for event in events:
         execution = getattr(event, "execution", None)
+        if isinstance(event, RunFinished):  # nothing more will come: every block goes out as it is
+            for ready in drain():
+                yield ready
+            run_level.clear()
+            yield event
+            continue
         if execution is None:
             run_level.append(event)
         else:
