@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from maghub.llm.client import LLMClient
+from maghub.llm.config import ModelConfig
 from maghub.settings import Settings
 from maghub.testing.harness import RunningMaghub, running_maghub
 from maghub.testing.mcp_servers.harness import new_marker, wait_for_no_marked_processes
-from maghub.testing.scripted_llm import ScriptedLLM
+from maghub.testing.scripted_llm import ScriptedLLM, echo_reply
 
 POSTGRES_ADMIN_URL = os.environ.get("MAGHUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("MAGHUB_TEST_REQUIRE_POSTGRES") == "1"
@@ -42,10 +44,20 @@ async def scripted_llm_server() -> AsyncIterator[ScriptedLLM]:
 def llm(scripted_llm_server: ScriptedLLM) -> ScriptedLLM:
     scripted_llm_server.reset()
     scripted_llm_server.latency = 0.0
+    scripted_llm_server.default_reply = echo_reply
     return scripted_llm_server
 
 
-async def _postgres_admin():  # noqa: ANN202
+@pytest.fixture
+async def client(llm: ScriptedLLM) -> AsyncIterator[LLMClient]:
+    """Our LLM client for the scripted model (retries without waiting)."""
+    assert llm.base_url is not None
+    config = ModelConfig(name="test/agent", base_url=llm.base_url, api_key="sk-test", model="agent-model")
+    async with LLMClient(config, retry_base_delay=0.001, retry_max_delay=0.005) as llm_client:
+        yield llm_client
+
+
+async def _postgres_admin():
     import asyncpg
 
     try:

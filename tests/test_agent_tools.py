@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
-
-import pytest
 
 from maghub.agent import AgentFinished, ToolOutcome, ToolResult, TransferTarget, run_agent, transfer_tool_name
 from maghub.agent.offer import ToolOffer
 from maghub.llm.client import LLMClient
-from maghub.llm.config import ModelConfig
 from maghub.testing.scripted_llm import Reply, ScriptedLLM
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -36,14 +33,6 @@ class FakeTools:
         if name == "explode":
             raise RuntimeError("secret internals")
         return ToolOutcome(f"ran {name}")
-
-
-@pytest.fixture
-async def client(llm: ScriptedLLM) -> AsyncIterator[LLMClient]:
-    assert llm.base_url is not None
-    config = ModelConfig(name="test/agent", base_url=llm.base_url, api_key="sk-test", model="agent-model")
-    async with LLMClient(config) as client:
-        yield client
 
 
 def test_transfer_tool_names_are_valid_and_distinct() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,7 +22,6 @@ from maghub.chat.compaction import (
 )
 from maghub.chat.tokens import estimate_message_tokens, estimate_tokens
 from maghub.llm.client import LLMClient
-from maghub.llm.config import ModelConfig
 from maghub.llm.types import Usage
 from maghub.testing.scripted_llm import RecordedRequest, Reply, ScriptedLLM, last_user_text
 
@@ -65,14 +63,6 @@ def assert_tool_calls_paired(rounds: list[list[Message]]) -> None:
         assert not open_calls, f"tool calls {open_calls} have no result before {message}"
         open_calls = {call["id"] for call in message.get("tool_calls") or ()}
     assert not open_calls, f"tool calls {open_calls} have no result at the end"
-
-
-@pytest.fixture
-async def client(llm: ScriptedLLM) -> AsyncIterator[LLMClient]:
-    assert llm.base_url is not None
-    config = ModelConfig(name="summariser", base_url=llm.base_url, api_key="k", model="m")
-    async with LLMClient(config, retry_base_delay=0.001, retry_max_delay=0.005) as c:
-        yield c
 
 
 # ---- token estimates

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from maghub.chat.language import is_mostly_chinese
 from maghub.chat.titles import TitleAndTags, generate_title_and_tags, parse_reply
 from maghub.llm.client import LLMClient
-from maghub.llm.config import ModelConfig
 from maghub.llm.types import Usage
 from maghub.testing.scripted_llm import Reply, ScriptedLLM
 
@@ -22,14 +19,6 @@ ENGLISH_ROUND = [
     {"role": "assistant", "content": "Use reversed(items) or items[::-1]."},
 ]
 USAGE = {"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129}
-
-
-@pytest.fixture
-async def client(llm: ScriptedLLM) -> AsyncIterator[LLMClient]:
-    assert llm.base_url is not None
-    config = ModelConfig(name="titler", base_url=llm.base_url, api_key="k", model="m")
-    async with LLMClient(config, retry_base_delay=0.001, retry_max_delay=0.005) as c:
-        yield c
 
 
 def sent_prompt(llm: ScriptedLLM) -> str:

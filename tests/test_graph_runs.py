@@ -112,7 +112,9 @@ async def test_diamond_middle_nodes_run_at_the_same_time(hub: RunningMaghub, llm
             agent("D", ["B", "C"], ["end"]),
         ),
     )
-    llm.script(lambda body: Reply(content=f"out-{node_of(body)}", first_token_delay=0.4), when=lambda b: node_of(b) in "BC")
+    llm.script(
+        lambda body: Reply(content=f"out-{node_of(body)}", first_token_delay=0.4), when=lambda b: node_of(b) in "BC"
+    )
 
     stream = await run(hub, graph_name="diamond", input_text="go")
 
@@ -126,16 +128,16 @@ async def test_diamond_middle_nodes_run_at_the_same_time(hub: RunningMaghub, llm
 
 async def test_interleaved_mode_sends_events_as_they_happen(hub: RunningMaghub, llm: ScriptedLLM) -> None:
     await save(hub, graph("pair", agent("P", ["start"], ["end"]), agent("Q", ["start"], ["end"])))
-    llm.script(
-        lambda body: Reply(content=" ".join(["word"] * 20), chunk_delay=0.02), when=lambda b: node_of(b) in "PQ"
-    )
+    llm.script(lambda body: Reply(content=" ".join(["word"] * 20), chunk_delay=0.02), when=lambda b: node_of(b) in "PQ")
 
     stream = await run(hub, graph_name="pair", input_text="go", stream_mode="interleaved")
 
     names = [e["node_name"] for e in stream.chunks]
     first_q = names.index("Q")
     assert "P" in names[first_q:], "the chunks of P and Q were not interleaved"
-    assert stream.of_type("graph_complete")[0]["final_result"] == f"{' '.join(['word'] * 20)}\n\n{' '.join(['word'] * 20)}"
+    assert (
+        stream.of_type("graph_complete")[0]["final_result"] == f"{' '.join(['word'] * 20)}\n\n{' '.join(['word'] * 20)}"
+    )
 
 
 def transfer(target: str) -> Reply:
@@ -201,7 +203,10 @@ async def test_end_template_keeps_literal_braces(hub: RunningMaghub, llm: Script
 
 async def test_subgraph_nodes_run_under_their_parent_name(hub: RunningMaghub, llm: ScriptedLLM) -> None:
     await save(hub, graph("inner", agent("I1", ["start"], ["I2"]), agent("I2", ["I1"], ["end"])))
-    await save(hub, graph("outer", agent("A", ["start"], ["S"]), subgraph("S", "inner", ["A"], ["C"]), agent("C", ["S"], ["end"])))
+    await save(
+        hub,
+        graph("outer", agent("A", ["start"], ["S"]), subgraph("S", "inner", ["A"], ["C"]), agent("C", ["S"], ["end"])),
+    )
 
     stream = await run(hub, graph_name="outer", input_text="nest")
 
@@ -247,7 +252,9 @@ async def test_cancel_stops_a_run_within_a_second(hub: RunningMaghub, llm: Scrip
 
 
 async def test_resume_runs_only_what_did_not_finish(hub: RunningMaghub, llm: ScriptedLLM) -> None:
-    await save(hub, graph("resumable", agent("A", ["start"], ["B"]), agent("B", ["A"], ["C"]), agent("C", ["B"], ["end"])))
+    await save(
+        hub, graph("resumable", agent("A", ["start"], ["B"]), agent("B", ["A"], ["C"]), agent("C", ["B"], ["end"]))
+    )
     failing = llm.script(Reply(status=500, error_message="provider down"), when=lambda b: node_of(b) == "B")
 
     first = await run(hub, graph_name="resumable", input_text="work")
@@ -298,3 +305,90 @@ async def test_bad_run_requests_fail_before_streaming(
     response = await hub.client.post("/graphs/execute", json=body)
     assert response.status_code == status, response.text
     assert words in json.dumps(response.json(), ensure_ascii=False)
+
+
+async def test_output_disabled_passes_tool_results_downstream_and_saves_files(
+    marker: str, hub: RunningMaghub, llm: ScriptedLLM
+) -> None:
+    import sys
+
+    from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
+
+    toolbox = {
+        "command": sys.executable,
+        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+        "env": {MARKER_VARIABLE: marker},
+    }
+    assert (await hub.client.post("/mcp/add", json={"mcpServers": {"toolbox": toolbox}})).status_code == 200
+    fetch = agent("F", ["start"], ["W"], mcp_servers=["toolbox"], output_enabled=False)
+    await save(hub, graph("tools", fetch, agent("W", ["F"], ["end"], save="md")))
+    llm.script(
+        Reply(tool_calls=[{"name": "echo", "arguments": {"text": "fetched data"}}], content="I looked it up."),
+        when=lambda b: node_of(b) == "F" and b["messages"][-1]["role"] != "tool",
+    )
+    llm.script(Reply(content="chatty text the next node must not see"), when=lambda b: node_of(b) == "F")
+
+    stream = await run(hub, graph_name="tools", input_text="look")
+
+    assert requests_of(llm, "W")[0].body["messages"][1]["content"] == "fetched data"
+    (tool_event,) = [e for e in stream.tool_results if e["node_name"] == "F"]
+    assert tool_event["content"] == "fetched data"
+    conversation_id = stream.payloads[0]["conversation_id"]
+    view = (await hub.client.get(f"/graphs/runs/{conversation_id}")).json()
+    (saved,) = view["saved_files"]
+    path = hub.settings.data_dir / saved
+    assert path.suffix == ".md" and path.read_text() == "out-W"
+    assert path.resolve().is_relative_to(hub.settings.data_dir.resolve())
+    await hub.client.delete(f"/chat/conversations/{conversation_id}/permanent")
+    assert not path.exists()  # files go with their conversation
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ({"context_mode": "all"}, "one-out\n\ntwo-out\n\nthree-out"),
+        ({"context_mode": "latest"}, "three-out"),
+        ({"context_mode": "latest_n", "context_n": 2}, "two-out\n\nthree-out"),
+        ({"context_mode": "2"}, "two-out\n\nthree-out"),
+    ],
+)
+async def test_context_modes_select_global_outputs(
+    hub: RunningMaghub, llm: ScriptedLLM, mode: dict[str, Any], expected: str
+) -> None:
+    writer = agent("M", ["start"], ["R"], global_output=True)
+    reader = agent("R", ["M"], ["end"], context=["M"], user_prompt="Notes:\n{M}", **mode)
+    await save(hub, graph("ctx", writer, reader))
+    llm.script(lambda body: Reply(content=f"{body['messages'][-1]['content']}-out"), when=lambda b: node_of(b) == "M")
+    first = await run(hub, graph_name="ctx", input_text="one")
+    conversation_id = first.payloads[0]["conversation_id"]
+    for text in ("two", "three"):
+        await run(hub, conversation_id=conversation_id, input_text=text)
+
+    assert requests_of(llm, "R")[-1].body["messages"][1]["content"] == f"Notes:\n{expected}"
+
+
+async def test_several_transfers_in_one_turn_first_valid_wins_and_all_are_answered(
+    hub: RunningMaghub, llm: ScriptedLLM
+) -> None:
+    await save(
+        hub,
+        graph(
+            "multi",
+            agent("R", ["start"], ["X", "Y"], handoffs=3),
+            agent("X", ["R"], ["end"]),
+            agent("Y", ["R"], ["end"]),
+        ),
+    )
+    calls = [
+        {"id": "c0", "name": "transfer_to_Nowhere", "arguments": {}},
+        {"id": "c1", "name": "transfer_to_Y", "arguments": {}},
+        {"id": "c2", "name": "transfer_to_X", "arguments": {}},
+    ]
+    llm.script(Reply(tool_calls=calls), when=lambda b: node_of(b) == "R" and b["messages"][-1]["role"] != "tool")
+
+    stream = await run(hub, graph_name="multi", input_text="choose")
+
+    answered = [e["tool_call_id"] for e in stream.tool_results if e["node_name"] == "R"]
+    assert answered == ["c0", "c1", "c2"]
+    assert blocks(stream) == ["start", "R", "Y"]
+    assert stream.of_type("graph_complete")[0]["final_result"] == "out-Y"

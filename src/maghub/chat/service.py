@@ -39,7 +39,7 @@ from maghub.agent import (
     run_agent,
 )
 from maghub.chat.locks import KeyedLocks
-from maghub.chat.store import ChatStore, OpenRound
+from maghub.chat.store import ChatStore
 from maghub.chat.titles import generate_title_and_tags
 from maghub.errors import InvalidInputError, MaghubError
 from maghub.lifecycle import ActivityTracker
@@ -50,6 +50,7 @@ from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.manager import MCPManager
 from maghub.mcp.results import error_text
 from maghub.mcp.status import ConnectionState
+from maghub.store.repositories.conversations import OpenRound
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ class ChatTurn:
         )
         # A new conversation is named from its question while the answer is written, so that the
         # title is there at [DONE] without making the client wait for a second call after it.
-        title = asyncio.create_task(self._title(conversation_id)) if history.next_round == 1 else None
+        title = asyncio.create_task(self._title(opening)) if history.next_round == 1 else None
         writer = _RoundWriter(store, opening)
         unfinished = _Unfinished()
         try:
@@ -230,9 +231,13 @@ class ChatTurn:
                 if title is not None:
                     await _settle(title, TITLE_WAIT_SECONDS if writer.status == "completed" else 0)
 
-    async def _title(self, conversation_id: str) -> None:
+    async def _title(self, opening: asyncio.Task[OpenRound]) -> None:
         store = self._service.store
         generated = await generate_title_and_tags(self._llm, [self.user_message])
+        try:
+            conversation_id = (await opening).conversation_id  # stored only once the conversation exists
+        except MaghubError:
+            return  # the turn reports it
         if generated is None:  # the model could not name it: the start of the question will do
             first_line = self.user_message["content"].splitlines()[0]
             await store.set_title_and_tags(conversation_id, first_line[:QUESTION_TITLE_CHARS].strip(), [])

@@ -110,9 +110,7 @@ class RunStore:
                 await repo.record_progress(opened.conversation_id, opened.round_id, usage=usage)
         opened.next_position += 1
 
-    async def end_node(
-        self, opened: OpenRound, status: str, details: dict[str, Any], error: str | None = None
-    ) -> None:
+    async def end_node(self, opened: OpenRound, status: str, details: dict[str, Any], error: str | None = None) -> None:
         async with self._db.write() as session:
             await ConversationRepository(session).end_round(
                 opened.conversation_id, opened.round_id, status, details, error

@@ -32,7 +32,9 @@ class ExecuteBody(BaseModel):
     graph_name: str | None = None
     input_text: str | None = Field(None, max_length=1_000_000)
     conversation_id: str | None = Field(None, max_length=200, description="Continue this run (a new turn or a resume)")
-    continue_from_checkpoint: bool = Field(False, description="Resume the interrupted turn; finished nodes do not rerun")
+    continue_from_checkpoint: bool = Field(
+        False, description="Resume the interrupted turn; finished nodes do not rerun"
+    )
     background: bool = Field(False, description="Keep running when the client disconnects")
     stream_mode: Literal["blocks", "interleaved"] = Field(
         "blocks", description="blocks: each node's events together, in start order; interleaved: as they happen"
