@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from maghub.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain function dependency in a worker thread, a hop per request.
     return request.app.state.runtime
 
 

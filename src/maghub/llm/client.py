@@ -16,8 +16,8 @@ Streams must be closed when abandoned; prefer::
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing, asynccontextmanager
 from typing import Any, Self
 
 import anyio
@@ -69,13 +69,20 @@ class LLMClient:
         self.timeout = httpx2.Timeout(total, connect=min(total, MAX_CONNECT_TIMEOUT))
         self._params = config.request_params()
         self._owns_http_client = http_client is None
+        self._http = http_client or openai.DefaultAsyncHttpx2Client()
         self._sdk = openai.AsyncOpenAI(
             api_key=config.api_key or PLACEHOLDER_API_KEY,
             base_url=config.base_url,
             max_retries=0,  # retried here, where we know whether a token was already streamed
             timeout=self.timeout,
-            http_client=http_client,
+            http_client=self._http,
         )
+        self._stream_url = str(self._sdk.base_url).rstrip("/") + "/chat/completions"
+        self._stream_headers = {
+            "Authorization": f"Bearer {config.api_key or PLACEHOLDER_API_KEY}",
+            "Accept": "text/event-stream",
+            **(config.extra_headers or {}),
+        }
 
     async def stream_chat(
         self,
@@ -98,10 +105,7 @@ class LLMClient:
             held: list[ChunkEvent] = []  # chunks before the first token: dropped if the attempt fails
             try:
                 # The raw response, not the SDK's AsyncStream: see maghub.llm.sse for why.
-                async with (
-                    self._sdk.chat.completions.with_streaming_response.create(**request) as response,
-                    aclosing(_iter_chunks(response.http_response)) as chunks,
-                ):
+                async with self._open_stream(request) as response, aclosing(_iter_chunks(response)) as chunks:
                     async for chunk in chunks:
                         event = assembler.add(chunk)
                         if not assembler.started:
@@ -159,6 +163,32 @@ class LLMClient:
         usage = Usage.from_dict(response.usage.model_dump()) if response.usage else None
         return CompletionResult(strip_think(choice.message.content or ""), usage, choice.finish_reason)
 
+    @asynccontextmanager
+    async def _open_stream(self, request: dict[str, Any]) -> AsyncIterator[httpx2.Response]:
+        """POST a streaming request straight through the HTTP client: the SDK's request building
+        (parameter transforms, validation) costs more CPU than the rest of relaying a reply, on
+        every call. Error replies raise the SDK's status errors, so they are classified alike."""
+        body = {key: value for key, value in request.items() if key not in _MERGED_PARAMS}
+        body.update(request.get("extra_body") or {})
+        headers = {**self._stream_headers, **(request.get("extra_headers") or {})}
+        http_request = self._http.build_request(
+            "POST", self._stream_url, json=body, headers=headers, timeout=self.timeout
+        )
+        response = await self._http.send(http_request, stream=True)
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                try:
+                    error_body: Any = response.json()
+                except ValueError:
+                    error_body = response.text
+                error = error_body.get("error", error_body) if isinstance(error_body, dict) else error_body
+                message = error.get("message") if isinstance(error, dict) else error
+                raise openai.APIStatusError(str(message or response.reason_phrase), response=response, body=error_body)
+            yield response
+        finally:
+            await response.aclose()
+
     def _request(
         self,
         messages: Sequence[Mapping[str, Any]],
@@ -186,7 +216,7 @@ class LLMClient:
 
     async def aclose(self) -> None:
         if self._owns_http_client:
-            await self._sdk.close()
+            await self._http.aclose()
 
     async def __aenter__(self) -> Self:
         return self
