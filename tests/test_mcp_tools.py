@@ -97,9 +97,10 @@ def test_other_content_is_described_rather_than_dropped() -> None:
         content=[
             {"type": "image", "data": "AA==", "mimeType": "image/png"},
             {"type": "resource_link", "uri": "file:///a", "name": "a"},
+            {"type": "resource", "resource": {"uri": "file:///b.bin", "blob": "AA=="}},
         ]
     )
-    assert llm_text(r) == "[image image/png]\n[resource link file:///a]"
+    assert llm_text(r) == "[image image/png]\n[resource link file:///a]\n[resource file:///b.bin]"
 
 
 def test_embedded_text_resources_count_as_text() -> None:

@@ -1,16 +1,22 @@
-"""The database layer on SQLite and PostgreSQL: migrations match the tables, conversations are
-append-only and delete completely."""
+"""The database layer on SQLite and PostgreSQL: migrations match the tables (and are skipped when
+there is nothing to do), conversations are append-only and delete completely."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, inspect, select
+from sqlalchemy.engine import Connection
 
 from maghub.store.database import Database
+from maghub.store.migrate import alembic_config, head_revision, schema_is_current
 from maghub.store.repositories.conversations import ConversationRepository, row_to_message
 from maghub.store.tables import Base, ConversationRow, MessageRow, RoundRow
 
@@ -31,6 +37,42 @@ async def test_migrations_create_exactly_the_orm_schema(database: Database) -> N
     async with database.engine.connect() as conn:
         assert await conn.run_sync(differences) == []
     await database.migrate()  # idempotent
+
+
+def test_the_head_revision_read_from_the_scripts_is_alembics() -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def test_an_older_schema_is_upgraded(database: Database) -> None:
+    def downgrade_one(connection: Connection) -> None:
+        command.downgrade(alembic_config(connection), "-1")
+
+    async with database.engine.begin() as conn:
+        assert await conn.run_sync(schema_is_current)
+        await conn.run_sync(downgrade_one)
+        assert not await conn.run_sync(schema_is_current)
+        assert not await conn.run_sync(lambda sync: inspect(sync).has_table("conversations"))
+    await database.migrate()
+    async with database.engine.connect() as conn:
+        assert await conn.run_sync(schema_is_current)
+        assert await conn.run_sync(lambda sync: inspect(sync).has_table("conversations"))
+
+
+async def test_a_current_schema_is_not_handed_to_alembic(database: Database, database_url: str) -> None:
+    # In a fresh process: this one has imported Alembic long ago.
+    code = (
+        "import asyncio, sys\n"
+        "from maghub.store.database import Database\n"
+        "async def main():\n"
+        f"    database = Database({database_url!r})\n"
+        "    await database.migrate()\n"
+        "    await database.dispose()\n"
+        "asyncio.run(main())\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'alembic'))\n"
+    )
+    migrated = await anyio.run_process([sys.executable, "-c", code], check=False)
+    assert migrated.returncode == 0, migrated.stderr.decode()
+    assert migrated.stdout.decode().strip() == "[]"
 
 
 async def test_rounds_and_messages_append_in_order_and_delete_with_the_conversation(database: Database) -> None:

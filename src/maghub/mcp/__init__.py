@@ -2,6 +2,8 @@
 connection with reconnects, tool calls with timeouts, tool naming for LLMs, and probes.
 
 Domain code: no HTTP, no database. The API layer and the agent loop use :class:`MCPManager`.
+Importing this package does not import the MCP SDK; connections and probes load it when they
+first need it (see :mod:`maghub.mcp.sdk`).
 """
 
 from maghub.mcp.config import (
@@ -25,12 +27,11 @@ from maghub.mcp.errors import (
     ToolTimeoutError,
     UnknownServerError,
 )
-from maghub.mcp.failures import ConnectionFailure, FailureKind
 from maghub.mcp.manager import ApplyResult, MCPManager
 from maghub.mcp.policy import ConnectionPolicy
 from maghub.mcp.probe import ProbeResult, probe_server
 from maghub.mcp.results import ToolCallResult
-from maghub.mcp.status import ConnectionState, ServerStatus
+from maghub.mcp.status import ConnectionFailure, ConnectionState, FailureKind, ServerStatus
 from maghub.mcp.tools import OpenAITools, ToolRoute, ToolSpec
 
 __all__ = [

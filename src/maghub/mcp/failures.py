@@ -3,14 +3,14 @@
 The SDK and httpx2 fail in many shapes (OSError from the spawn, MCPError, httpx2 errors, and exception
 groups wrapping any of them from the transports' task groups); users need to know which of a handful
 of things went wrong and what to check.
+
+Imports the MCP SDK: only the connection code loaded by :func:`maghub.mcp.sdk.load_sdk` uses this module.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-from enum import StrEnum
 
 import httpx2
 import mcp_types
@@ -19,29 +19,8 @@ from pydantic import ValidationError
 
 from maghub.mcp.config import ServerConfig, Transport
 from maghub.mcp.policy import is_package_runner
+from maghub.mcp.status import ConnectionFailure, FailureKind
 from maghub.mcp.transports import LinkAttempt
-
-
-class FailureKind(StrEnum):
-    COMMAND_NOT_FOUND = "command_not_found"
-    SPAWN_FAILED = "spawn_failed"
-    PROCESS_EXITED = "process_exited"
-    TIMEOUT = "timeout"
-    HANDSHAKE_ERROR = "handshake_error"
-    HTTP_STATUS = "http_status"
-    CONNECTION_FAILED = "connection_failed"
-    CONNECTION_LOST = "connection_lost"
-
-
-@dataclass(frozen=True)
-class ConnectionFailure:
-    kind: FailureKind
-    message: str
-    http_status: int | None = None
-
-    def __str__(self) -> str:
-        return self.message
-
 
 _HTTP_HINTS = {
     400: "is the transport right? An SSE endpoint and a streamable HTTP endpoint do not speak the same protocol",

@@ -14,7 +14,6 @@ from any task of the same event loop (request handlers, agent runs).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -22,12 +21,10 @@ from typing import Any, Self
 
 import anyio
 import anyio.abc
-from mcp.shared.exceptions import MCPError
-from pydantic import ValidationError
 
 from maghub.mcp.config import ServerConfig, check_unique_names
 from maghub.mcp.connection import ServerConnection
-from maghub.mcp.errors import MCPHubError, ServerDisabledError, ToolNotFoundError, UnknownServerError
+from maghub.mcp.errors import ServerDisabledError, ToolNotFoundError, UnknownServerError
 from maghub.mcp.policy import ConnectionPolicy
 from maghub.mcp.probe import ProbeResult, probe_server
 from maghub.mcp.results import ToolCallResult
@@ -199,22 +196,9 @@ class MCPManager:
         connection = self._connection(server)
         if not connection.config.enabled:
             raise ServerDisabledError(server)
-        if connection.state == ConnectionState.CONNECTED and not await _offers_tool(connection, tool):
+        if connection.state == ConnectionState.CONNECTED and not await connection.offers_tool(tool):
             raise ToolNotFoundError(server, tool, [spec.name for spec in connection.tools])
-        started = time.monotonic()
-        try:
-            result = await connection.call_tool(tool, arguments, timeout or connection.config.timeout)
-        except MCPError as exc:  # the server answered with a JSON-RPC error
-            return ToolCallResult.failure(server, tool, exc.message, _ms_since(started))
-        except ValidationError as exc:
-            message = f"the server's answer is not a valid MCP tool result ({exc.error_count()} problems)"
-            return ToolCallResult.failure(server, tool, message, _ms_since(started))
-        except RuntimeError as exc:
-            # The SDK's verdicts on an answer: structured content that breaks the tool's declared output
-            # schema, or a request for user input (elicitation), which maghub does not offer.
-            log.warning("MCP tool call failed: %s", exc, extra={"server": server, "tool": tool})
-            return ToolCallResult.failure(server, tool, str(exc), _ms_since(started))
-        return ToolCallResult.from_mcp(server, tool, result, _ms_since(started))
+        return await connection.call_tool(tool, arguments, timeout or connection.config.timeout)
 
     async def probe(self, config: ServerConfig) -> ProbeResult:
         """Try ``config`` once without registering it (for "test" endpoints)."""
@@ -243,21 +227,3 @@ class MCPManager:
         async with anyio.create_task_group() as stops:
             for connection in connections:
                 stops.start_soon(connection.stop)
-
-
-def _has_tool(tools: Sequence[ToolSpec], name: str) -> bool:
-    return any(spec.name == name for spec in tools)
-
-
-async def _offers_tool(connection: ServerConnection, name: str) -> bool:
-    if _has_tool(connection.tools, name):
-        return True
-    # The list may be stale if the server changed it without saying so: ask once more.
-    try:
-        return _has_tool(await connection.refresh_tools(), name)
-    except (TimeoutError, MCPError, MCPHubError):
-        return False
-
-
-def _ms_since(started: float) -> float:
-    return (time.monotonic() - started) * 1000

@@ -9,12 +9,10 @@ from dataclasses import dataclass
 import anyio
 
 from maghub.mcp.config import ServerConfig
-from maghub.mcp.failures import ConnectionFailure, describe_failure, timeout_failure
 from maghub.mcp.policy import ConnectionPolicy
-from maghub.mcp.session import open_session
-from maghub.mcp.status import ConnectionState
+from maghub.mcp.sdk import load_sdk
+from maghub.mcp.status import ConnectionFailure, ConnectionState
 from maghub.mcp.tools import ToolSpec
-from maghub.mcp.transports import LinkAttempt
 
 
 @dataclass(frozen=True)
@@ -46,6 +44,10 @@ class ProbeResult:
 
 async def probe_server(config: ServerConfig, policy: ConnectionPolicy | None = None) -> ProbeResult:
     """Connect to ``config`` once (whether it is enabled or not). Never raises for a failing server."""
+    await load_sdk()  # on first use, off the event loop (see maghub.mcp.sdk)
+    # Imported once the SDK is loaded: this module must not import it.
+    from maghub.mcp.live import LinkAttempt, describe_failure, open_live_session, timeout_failure
+
     policy = policy or ConnectionPolicy()
     attempt = LinkAttempt()
     timeout = policy.connect_timeout(config)
@@ -54,16 +56,16 @@ async def probe_server(config: ServerConfig, policy: ConnectionPolicy | None = N
     failure: ConnectionFailure | None = None
     with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
         try:
-            async with open_session(config, attempt, kill_grace=policy.kill_grace) as session:
-                info = session.client.server_info
+            async with open_live_session(config, attempt, policy) as live:
+                info = live.server_info
                 result = ProbeResult(
                     state=ConnectionState.CONNECTED,
-                    tools=session.tools,
+                    tools=live.tools,
                     elapsed_ms=(time.monotonic() - started) * 1000,
                     failure=None,
                     server_name=info.name if info else None,
                     server_version=info.version if info else None,
-                    protocol_version=session.client.protocol_version,
+                    protocol_version=live.protocol_version,
                 )
         except Exception as exc:  # noqa: BLE001 - every failure is classified and reported
             failure = describe_failure(exc, config, attempt, connected=False)

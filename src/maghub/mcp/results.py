@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mcp_types
+# The SDK loads later than this module (see maghub.mcp.sdk): content blocks are told apart by their
+# ``type`` field, the protocol's discriminator, rather than by class.
+if TYPE_CHECKING:
+    import mcp_types
 
 # Errors are for the LLM to react to, not to read in full; a server may put a whole traceback there.
 MAX_ERROR_TEXT = 2000
@@ -82,18 +85,19 @@ def error_text(message: str) -> str:
 
 
 def _block_text(block: mcp_types.ContentBlock) -> str | None:
-    if isinstance(block, mcp_types.TextContent):
+    if block.type == "text":
         return block.text
-    if isinstance(block, mcp_types.EmbeddedResource) and isinstance(block.resource, mcp_types.TextResourceContents):
-        return block.resource.text
+    if block.type == "resource":
+        # Embedded resource contents carry either ``text`` or a base64 ``blob``.
+        return getattr(block.resource, "text", None)
     return None
 
 
 def _describe(block: mcp_types.ContentBlock) -> str:
-    if isinstance(block, mcp_types.ImageContent | mcp_types.AudioContent):
+    if block.type in ("image", "audio"):
         return f"[{block.type} {block.mime_type}]"
-    if isinstance(block, mcp_types.ResourceLink):
+    if block.type == "resource_link":
         return f"[resource link {block.uri}]"
-    if isinstance(block, mcp_types.EmbeddedResource):
+    if block.type == "resource":
         return f"[resource {block.resource.uri}]"
     return f"[{block.type}]"

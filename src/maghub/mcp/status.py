@@ -1,4 +1,4 @@
-"""Snapshots of a server's connection state, as the API layer reports them."""
+"""Snapshots of a server's connection state, as the API layer reports them, and the kinds of failure."""
 
 from __future__ import annotations
 
@@ -7,8 +7,30 @@ from datetime import datetime
 from enum import StrEnum
 
 from maghub.mcp.config import Transport
-from maghub.mcp.failures import FailureKind
 from maghub.mcp.tools import ToolSpec
+
+
+class FailureKind(StrEnum):
+    COMMAND_NOT_FOUND = "command_not_found"
+    SPAWN_FAILED = "spawn_failed"
+    PROCESS_EXITED = "process_exited"
+    TIMEOUT = "timeout"
+    HANDSHAKE_ERROR = "handshake_error"
+    HTTP_STATUS = "http_status"
+    CONNECTION_FAILED = "connection_failed"
+    CONNECTION_LOST = "connection_lost"
+
+
+@dataclass(frozen=True)
+class ConnectionFailure:
+    """Why a connection failed, classified (see :func:`maghub.mcp.failures.describe_failure`)."""
+
+    kind: FailureKind
+    message: str
+    http_status: int | None = None
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ConnectionState(StrEnum):

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
-
-import mcp_types
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from maghub.mcp.tool_names import INVALID_NAME_CHARS, MAX_TOOL_NAME_LENGTH, with_hash
+
+if TYPE_CHECKING:  # only for annotations: the SDK loads later than this module (see maghub.mcp.sdk)
+    import mcp_types
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from maghub.errors import ConfigurationError
+from maghub.store.migrate import schema_is_current, upgrade_to_head
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +84,12 @@ class Database:
             raise ConfigurationError(f"Cannot connect to the database {self.safe_url}: {exc}") from exc
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest revision (Alembic), safe to run from several processes."""
-        from maghub.store.migrate import upgrade_to_head
-
+        """Bring the schema to the newest revision (Alembic), safe to run from several processes; a
+        schema that is there already costs one query."""
         await self.check_connection()
         async with self.engine.begin() as conn:
-            await conn.run_sync(upgrade_to_head)
+            if not await conn.run_sync(schema_is_current):
+                await conn.run_sync(upgrade_to_head)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
