@@ -7,7 +7,9 @@
 2. Relay CPU per chunk: maghub's process CPU time while it relays long replies, per chunk,
    against the scripted LLM's own CPU time to produce them.
 3. 100 concurrent streaming chats, 1 s LLM latency: wall time until all have finished, against
-   the same 100 streams straight from the LLM. Target: ≤ 1.5 s.
+   the same 100 streams straight from the LLM. Target: ≤ 1.5 s. Measured for temporary chats
+   (relay only) and for stored chats (each also persisted and given a generated title, which
+   doubles the LLM calls).
 
     uv run python bench/chat_stream.py [--n 200] [--concurrency 100]
 """
@@ -177,18 +179,21 @@ async def concurrent_chats(count: int) -> None:
 
             await wall("/chat/completions", [chat_request(PROMPT, None) for _ in range(5)])  # warm up
             direct = await wall(f"{llm_url}/chat/completions", [llm_request(PROMPT) for _ in range(count)])
-            stored = [chat_request(PROMPT, uuid.uuid4().hex[:24]) for _ in range(count)]
-            via_maghub = await wall("/chat/completions", stored)
-            print(
-                f"\n{count} concurrent streaming chats, 1 s LLM latency: maghub (stored chats) {via_maghub:.3f} s, "
-                f"LLM straight {direct:.3f} s"
+            temporary = await wall("/chat/completions", [chat_request(PROMPT, None) for _ in range(count)])
+            stored = await wall(
+                "/chat/completions", [chat_request(PROMPT, uuid.uuid4().hex[:24]) for _ in range(count)]
             )
-            print_ratio(f"chat_{count}_concurrent", via_maghub, direct, CONCURRENCY_TARGET_S)
-            ok = via_maghub <= CONCURRENCY_TARGET_S
             print(
-                f"WALL chat_{count}_concurrent = {via_maghub:.3f} s (target <= {CONCURRENCY_TARGET_S} s) "
-                f"{'PASS' if ok else 'MISS'}"
+                f"\n{count} concurrent streaming chats, 1 s LLM latency: maghub temporary chats {temporary:.3f} s, "
+                f"stored chats (each also stored and titled: twice the LLM calls) {stored:.3f} s, LLM straight {direct:.3f} s"
             )
+            for name, seconds in (("temporary", temporary), ("stored", stored)):
+                print_ratio(f"chat_{count}_concurrent_{name}", seconds, direct, CONCURRENCY_TARGET_S)
+                ok = seconds <= CONCURRENCY_TARGET_S
+                print(
+                    f"WALL chat_{count}_concurrent_{name} = {seconds:.3f} s (target <= {CONCURRENCY_TARGET_S} s) "
+                    f"{'PASS' if ok else 'MISS'}"
+                )
 
         await with_maghub(llm_url, run)
 

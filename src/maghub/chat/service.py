@@ -40,7 +40,7 @@ from maghub.agent import (
 )
 from maghub.chat.locks import KeyedLocks
 from maghub.chat.store import ChatStore
-from maghub.chat.titles import generate_title_and_tags
+from maghub.chat.titles import TitleAndTags, generate_title_and_tags
 from maghub.errors import InvalidInputError, MaghubError
 from maghub.lifecycle import ActivityTracker
 from maghub.llm.client import LLMClient
@@ -215,8 +215,8 @@ class ChatTurn:
         )
         # A new conversation is named from its question while the answer is written, so that the
         # title is there at [DONE] without making the client wait for a second call after it.
-        title = asyncio.create_task(self._title(opening)) if history.next_round == 1 else None
-        writer = _RoundWriter(store, opening)
+        title = asyncio.create_task(self._title()) if history.next_round == 1 else None
+        writer = _RoundWriter(store, opening, title)
         unfinished = _Unfinished()
         try:
             agent = self._service.run_agent(self._llm, self._messages(history.messages), toolset)
@@ -228,21 +228,14 @@ class ChatTurn:
         finally:
             with anyio.CancelScope(shield=True):
                 await writer.close(unfinished)
-                if title is not None:
-                    await _settle(title, TITLE_WAIT_SECONDS if writer.status == "completed" else 0)
+                await writer.store_title(TITLE_WAIT_SECONDS if writer.status == "completed" else 0)
 
-    async def _title(self, opening: asyncio.Task[OpenRound]) -> None:
-        store = self._service.store
+    async def _title(self) -> TitleAndTags:
         generated = await generate_title_and_tags(self._llm, [self.user_message])
-        try:
-            conversation_id = (await opening).conversation_id  # stored only once the conversation exists
-        except MaghubError:
-            return  # the turn reports it
         if generated is None:  # the model could not name it: the start of the question will do
             first_line = self.user_message["content"].splitlines()[0]
-            await store.set_title_and_tags(conversation_id, first_line[:QUESTION_TITLE_CHARS].strip(), [])
-        else:
-            await store.set_title_and_tags(conversation_id, generated.title, generated.tags, generated.usage)
+            return TitleAndTags(first_line[:QUESTION_TITLE_CHARS].strip(), [], None)
+        return generated
 
 
 class _RoundWriter:
@@ -250,9 +243,12 @@ class _RoundWriter:
     with the round's end (one transaction instead of two); whatever an interrupted turn leaves
     unwritten is written by :meth:`close`."""
 
-    def __init__(self, store: ChatStore, opening: asyncio.Task[OpenRound]) -> None:
+    def __init__(
+        self, store: ChatStore, opening: asyncio.Task[OpenRound], title: asyncio.Task[TitleAndTags] | None
+    ) -> None:
         self._store = store
         self._opening = opening
+        self._title = title
         self._answer: AssistantTurn | None = None
         self.status = "interrupted"
         self.error: str | None = DISCONNECTED
@@ -291,15 +287,33 @@ class _RoundWriter:
     async def _write_answer(self, status: str | None = None) -> None:
         answer, self._answer = self._answer, None
         if answer is not None:
+            naming = self._ready_title()  # usually ready by now: stored in the same transaction
             await self._store.append(
-                await self._opening, answer.stored_message, usage=answer.usage or Usage(), status=status
+                await self._opening, answer.stored_message, usage=answer.usage or Usage(), status=status, naming=naming
             )
         elif status is not None:
             await self._store.finish(await self._opening, status)
 
+    def _ready_title(self) -> TitleAndTags | None:
+        title, self._title = self._title, None
+        if title is not None and title.done() and not title.cancelled() and title.exception() is None:
+            return title.result()
+        self._title = title
+        return None
 
-async def _settle(task: asyncio.Task[None], timeout: float) -> None:
-    """Wait for ``task`` up to ``timeout`` seconds, then cancel it."""
-    with anyio.move_on_after(timeout):
-        await asyncio.wait({task})
-    task.cancel()
+    async def store_title(self, timeout: float) -> None:
+        """Store the title if it was not stored with the answer, waiting for it up to ``timeout`` s."""
+        if self._title is None:
+            return
+        title, self._title = self._title, None
+        with anyio.move_on_after(timeout):
+            await asyncio.wait({title})
+        if not title.done():
+            title.cancel()
+            return
+        if title.cancelled() or title.exception() is not None:
+            return
+        try:
+            await self._store.set_title_and_tags((await self._opening).conversation_id, title.result())
+        except MaghubError as exc:
+            log.warning("could not store the conversation's title", extra={"error": str(exc)})

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from maghub.chat.titles import TitleAndTags
 from maghub.errors import ConflictError, ForbiddenError, NotFoundError
 from maghub.llm.types import Usage
 from maghub.store.database import Database
@@ -93,12 +94,9 @@ class ChatStore:
         conversation if ``history`` says it is new. The caller holds the conversation's lock."""
         try:
             async with self._db.write() as session:
-                if not history.exists:
-                    session.add(
-                        ConversationRow(id=conversation_id, user_id=user_id, type="chat", title=DEFAULT_TITLE, tags=[])
-                    )
-                    await session.flush()
                 repo = ConversationRepository(session)
+                if not history.exists:
+                    await repo.insert_conversation(conversation_id, user_id, "chat", DEFAULT_TITLE)
                 round_id = await repo.insert_round(conversation_id, history.next_round)
                 opened = OpenRound(conversation_id, round_id, history.next_round)
                 await repo.insert_message(conversation_id, round_id, 0, user_message)
@@ -115,8 +113,10 @@ class ChatStore:
         usage: Usage | None = None,
         status: str | None = None,
         error: str | None = None,
+        naming: TitleAndTags | None = None,
     ) -> None:
-        """Append ``message`` (and add its call's ``usage``; end the round when ``status`` is given)."""
+        """Append ``message`` (and add its call's ``usage``; end the round when ``status`` is given;
+        store a generated title in the same transaction when there is one)."""
         try:
             async with self._db.write() as session:
                 repo = ConversationRepository(session)
@@ -124,6 +124,8 @@ class ChatStore:
                 await repo.record_progress(
                     opened.conversation_id, opened.round_id, usage=usage, status=status, error=error
                 )
+                if naming is not None:
+                    await _apply_naming(session, opened.conversation_id, naming)
         except IntegrityError as exc:
             raise _gone(opened.conversation_id) from exc
         opened.next_position += 1
@@ -134,20 +136,22 @@ class ChatStore:
                 opened.conversation_id, opened.round_id, status=status, error=error
             )
 
-    async def set_title_and_tags(
-        self, conversation_id: str, title: str, tags: list[str], usage: Usage | None = None
-    ) -> None:
-        """Store generated ones unless the user has set their own meanwhile."""
+    async def set_title_and_tags(self, conversation_id: str, naming: TitleAndTags) -> None:
         async with self._db.write() as session:
-            row = await ConversationRepository(session).get(conversation_id, for_update=True)
-            if row is None:
-                return
-            if title and row.title == DEFAULT_TITLE:
-                row.title = title
-            if tags and not row.tags:
-                row.tags = tags
-            if usage is not None:
-                add_auxiliary_usage(row, usage)
+            await _apply_naming(session, conversation_id, naming)
+
+
+async def _apply_naming(session: Any, conversation_id: str, naming: TitleAndTags) -> None:
+    """A generated title and tags, unless the user has set their own meanwhile."""
+    row = await ConversationRepository(session).get(conversation_id, for_update=True)
+    if row is None:
+        return
+    if naming.title and row.title == DEFAULT_TITLE:
+        row.title = naming.title
+    if naming.tags and not row.tags:
+        row.tags = naming.tags
+    if naming.usage is not None:
+        add_auxiliary_usage(row, naming.usage)
 
 
 def _check_usable(row: ConversationRow | None, conversation_id: str, user_id: str) -> None:

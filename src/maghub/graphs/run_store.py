@@ -64,15 +64,13 @@ class RunStore:
     async def create(self, conversation_id: str, user_id: str, graph_name: str, input_text: str) -> None:
         title = f"{graph_name}: {input_text.strip().splitlines()[0][:60]}" if input_text.strip() else graph_name
         async with self._db.write() as session:
-            session.add(
-                ConversationRow(
-                    id=conversation_id,
-                    user_id=user_id,
-                    type="graph",
-                    title=title[:200],
-                    tags=["Agent graph"],
-                    details={"graph_name": graph_name, "turn": 0, "run_status": "running"},
-                )
+            await ConversationRepository(session).insert_conversation(
+                conversation_id,
+                user_id,
+                "graph",
+                title[:200],
+                tags=["Agent graph"],
+                details={"graph_name": graph_name, "turn": 0, "run_status": "running"},
             )
 
     async def start_turn(self, conversation_id: str, turn: int, number: int, input_text: str) -> None:

@@ -108,6 +108,35 @@ class ConversationRepository:
 
     # --- the hot path of running turns and graph nodes: plain statements, no reads before writes ---
 
+    async def insert_conversation(
+        self,
+        conversation_id: str,
+        user_id: str,
+        type_: str,
+        title: str,
+        *,
+        tags: list[str] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        now = utcnow()
+        await self._session.execute(
+            insert(ConversationRow).values(
+                id=conversation_id,
+                user_id=user_id,
+                type=type_,
+                title=title,
+                tags=tags or [],
+                status="active",
+                round_count=0,
+                prompt_tokens=0,
+                completion_tokens=0,
+                total_tokens=0,
+                details=details or {},
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
     async def insert_round(
         self, conversation_id: str, number: int, details: dict[str, Any] | None = None, status: str = "running"
     ) -> int:
