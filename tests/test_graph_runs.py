@@ -392,3 +392,67 @@ async def test_several_transfers_in_one_turn_first_valid_wins_and_all_are_answer
     assert answered == ["c0", "c1", "c2"]
     assert blocks(stream) == ["start", "R", "Y"]
     assert stream.of_type("graph_complete")[0]["final_result"] == "out-Y"
+
+
+async def test_subgraphs_two_deep(hub: RunningMaghub, llm: ScriptedLLM) -> None:
+    await save(hub, graph("leaf", agent("L", ["start"], ["end"])))
+    await save(hub, graph("middle", agent("M", ["start"], ["T"]), subgraph("T", "leaf", ["M"], ["end"])))
+    await save(hub, graph("top", subgraph("S", "middle", ["start"], ["Z"]), agent("Z", ["S"], ["end"])))
+
+    stream = await run(hub, graph_name="top", input_text="deep")
+
+    assert blocks(stream) == ["start", "S/M", "S/T/L", "Z"]
+    leaf = next(e for e in stream.payloads if e.get("node_name") == "S/T/L")
+    assert leaf["run_path"] == "S/T"
+    assert requests_of(llm, "L")[0].body["messages"][1]["content"] == "out-M"
+    assert requests_of(llm, "Z")[0].body["messages"][1]["content"] == "out-L"
+    detail = (await hub.client.get(f"/chat/conversations/{stream.payloads[0]['conversation_id']}")).json()
+    agent_rounds = [r["node_name"] for r in detail["rounds"] if r.get("kind") in ("start", "agent")]
+    assert agent_rounds == ["start", "S/M", "S/T/L", "Z"]
+
+
+async def test_realistic_research_graph(marker: str, hub: RunningMaghub, llm: ScriptedLLM) -> None:
+    """Two fetchers with MCP tools in parallel, a summariser each, three writers, an end template."""
+    import sys
+
+    from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
+
+    toolbox = {
+        "command": sys.executable,
+        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+        "env": {MARKER_VARIABLE: marker},
+    }
+    assert (await hub.client.post("/mcp/add", json={"mcpServers": {"toolbox": toolbox}})).status_code == 200
+    nodes = [
+        agent("fetch_news", ["start"], ["sum_news"], mcp_servers=["toolbox"], output_enabled=False),
+        agent("fetch_data", ["start"], ["sum_data"], mcp_servers=["toolbox"], output_enabled=False),
+        agent("sum_news", ["fetch_news"], ["intro", "body", "outro"], global_output=True),
+        agent("sum_data", ["fetch_data"], ["intro", "body", "outro"], global_output=True),
+        agent("intro", ["sum_news", "sum_data"], ["end"], user_prompt="Intro from {sum_news} and {sum_data}"),
+        agent("body", ["sum_news", "sum_data"], ["end"]),
+        agent("outro", ["sum_news", "sum_data"], ["end"], save="md"),
+    ]
+    template = "# Report on {start}\n\n{intro}\n\n{body}\n\n{outro}\n\nSources: {sum_news:all}"
+    await save(hub, {**graph("report", *nodes), "end_template": template})
+    for name, text in (("fetch_news", "headline"), ("fetch_data", "numbers")):
+        llm.script(
+            Reply(tool_calls=[{"name": "echo", "arguments": {"text": text}}], first_token_delay=0.2),
+            when=lambda b, n=name: node_of(b) == n and b["messages"][-1]["role"] != "tool",
+        )
+
+    llm.script(
+        lambda body: Reply(content=f"out-{node_of(body)}", first_token_delay=0.2),
+        when=lambda b: node_of(b) in ("intro", "body", "outro"),
+    )
+
+    stream = await run(hub, graph_name="report", input_text="markets")
+
+    assert stream.done and not stream.errors
+    final = stream.of_type("graph_complete")[0]["final_result"]
+    assert final == "# Report on markets\n\nout-intro\n\nout-body\n\nout-outro\n\nSources: out-sum_news"
+    assert requests_of(llm, "sum_news")[0].body["messages"][1]["content"] == "headline"
+    assert requests_of(llm, "intro")[0].body["messages"][1]["content"] == "Intro from out-sum_news and out-sum_data"
+    (news,), (data,) = requests_of(llm, "fetch_news")[:1], requests_of(llm, "fetch_data")[:1]
+    assert news.received_at < data.finished_at and data.received_at < news.finished_at  # fetched in parallel
+    writers = [requests_of(llm, name)[0] for name in ("intro", "body", "outro")]
+    assert max(w.received_at for w in writers) < min(w.finished_at for w in writers)  # writers in parallel
