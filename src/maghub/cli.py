@@ -10,6 +10,7 @@ import typer
 from maghub import __version__
 from maghub.cli_graph import app as graph_app
 from maghub.cli_mcp import app as mcp_app
+from maghub.cli_run import run as run_graph
 from maghub.cli_support import err, fail, load_settings
 from maghub.cli_users import app as users_app
 from maghub.errors import ConfigurationError
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(graph_app, name="graph")
 app.add_typer(users_app, name="users")
+app.command("run")(run_graph)
 
 
 def _version(value: bool) -> None:

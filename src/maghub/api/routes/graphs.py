@@ -1,5 +1,5 @@
 """Graph management (MAG reference "图管理API") and the JSON import/export the original web client uses
-(reference §11). The run engine (``/graphs/execute``) and ``generate_mcp`` live elsewhere.
+(reference §11), and ``generate_mcp`` (reference §9). The run engine (``/graphs/execute``) lives elsewhere.
 
 Differences from the original, by design: graphs are returned as submitted plus ``version``; a save
 answers ``version`` and ``warnings`` (unknown models, MCP servers, prompt files) and an invalid graph
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from maghub.api.deps import RuntimeDep
@@ -27,6 +27,7 @@ from maghub.api.security import AdminInAuthMode
 from maghub.errors import InvalidInputError
 from maghub.graphs.config import GraphDocument
 from maghub.graphs.documents import attach_prompt_files, parse_document, parse_document_text, read_document_file
+from maghub.graphs.mcp_export import generate_mcp_script
 from maghub.graphs.registry import SaveResult
 from maghub.graphs.validation import GraphProblem
 from maghub.runtime import Runtime
@@ -143,6 +144,30 @@ async def export_graph(graph_name: str, runtime: RuntimeDep) -> dict[str, Any]:
         "file_path": str(path),
         "graph": document,
         "ai_mcp_tools": [],
+    }
+
+
+@router.get(
+    "/graphs/{graph_name}/generate_mcp",
+    summary="A standalone MCP server script (stdio) exposing the graph as one tool",
+)
+async def generate_mcp(graph_name: str, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+    """``script`` (the seed's key), ``sequential_script`` and ``default_script`` (the original's keys)
+    hold the same script: maghub runs a graph's independent nodes in parallel either way, and the tool
+    only waits for the final result, so there is no sequential variant to tell apart. The script calls
+    this maghub at the URL this request came to (env ``MAGHUB_URL`` overrides it)."""
+    graph, readme = await runtime.graphs.readme(graph_name)
+    description = graph.config.get("description")
+    script = generate_mcp_script(
+        graph.name, description if isinstance(description, str) else "", readme, str(request.base_url)
+    )
+    return {
+        "graph_name": graph.name,
+        "tool_name": script.tool_name,
+        "maghub_url": script.maghub_url,
+        "script": script.source,
+        "sequential_script": script.source,
+        "default_script": script.source,
     }
 
 
