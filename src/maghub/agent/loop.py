@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maghub.agent.calls import answer_tool_calls
 from maghub.agent.events import (
@@ -46,9 +46,11 @@ from maghub.agent.events import (
 from maghub.agent.offer import ToolOffer
 from maghub.agent.toolsets import ToolSet
 from maghub.agent.transfers import TransferTarget
-from maghub.llm.client import LLMClient
 from maghub.llm.errors import LLMError
 from maghub.llm.types import FinalEvent, Usage
+
+if TYPE_CHECKING:
+    from maghub.llm.client import LLMClient  # imports the openai SDK: only when a model is called
 
 DEFAULT_MAX_LLM_CALLS = 10  # SPEC §6/§8, as the original
 

@@ -19,15 +19,17 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio
 
 from maghub.chat.language import is_mostly_chinese
 from maghub.chat.tokens import estimate_message_tokens, message_text
-from maghub.llm.client import LLMClient
 from maghub.llm.errors import LLMError
 from maghub.llm.types import Usage
+
+if TYPE_CHECKING:
+    from maghub.llm.client import LLMClient  # imports the openai SDK: only when a model is called
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

@@ -23,7 +23,7 @@ import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio
 
@@ -43,7 +43,6 @@ from maghub.chat.store import ChatStore
 from maghub.chat.titles import TitleAndTags, generate_title_and_tags
 from maghub.errors import InvalidInputError, MaghubError
 from maghub.lifecycle import ActivityTracker
-from maghub.llm.client import LLMClient
 from maghub.llm.registry import ModelRegistry
 from maghub.llm.types import Usage
 from maghub.mcp.errors import UnknownServerError
@@ -51,6 +50,9 @@ from maghub.mcp.manager import MCPManager
 from maghub.mcp.results import error_text
 from maghub.mcp.status import ConnectionState
 from maghub.store.repositories.conversations import OpenRound
+
+if TYPE_CHECKING:
+    from maghub.llm.client import LLMClient  # imports the openai SDK: only when a model is called
 
 log = logging.getLogger(__name__)
 

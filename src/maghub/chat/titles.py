@@ -13,13 +13,15 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maghub.chat.language import is_mostly_chinese
 from maghub.chat.tokens import message_text
-from maghub.llm.client import LLMClient
 from maghub.llm.errors import LLMError
 from maghub.llm.types import Usage
+
+if TYPE_CHECKING:
+    from maghub.llm.client import LLMClient  # imports the openai SDK: only when a model is called
 
 __all__ = ["MAX_TAGS", "MAX_TAG_CHARS", "MAX_TITLE_CHARS", "TitleAndTags", "generate_title_and_tags", "parse_reply"]
 

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
-import openai
 
 from maghub.llm.config import ModelConfig
 
@@ -89,6 +88,8 @@ class LLMError(Exception):
 
 def classify(exc: BaseException, config: ModelConfig) -> LLMError:
     """Turn an SDK or transport exception into an :class:`LLMError` for ``config``'s model."""
+    import openai  # only once a call failed: the SDK is heavy to import and the server starts without it
+
     status: int | None = None
     retry_after: float | None = None
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
@@ -144,6 +145,8 @@ def _kind_for_status(status: int) -> LLMErrorKind:
 
 
 def _detail(exc: BaseException) -> str:
+    import openai
+
     if isinstance(exc, openai.APIError):
         body: Any = exc.body
         if isinstance(body, dict):

@@ -46,9 +46,10 @@ class LLMClientPool:
         if entry is not None and entry[1] == fingerprint:
             self._clients[config.name] = (config, fingerprint, entry[2])
             return entry[2]
+        http_client = await self._http_client()  # imports the SDK off the event loop the first time
         from maghub.llm.client import LLMClient
 
-        client = LLMClient(config, http_client=await self._http_client(), **self._options)
+        client = LLMClient(config, http_client=http_client, **self._options)
         self._clients[config.name] = (config, fingerprint, client)
         return client
 
@@ -63,10 +64,9 @@ class LLMClientPool:
         if self._http is None:
             async with self._http_lock:
                 if self._http is None:
-                    import openai
-
-                    # Loading the system CA store takes tens of milliseconds: keep it off the loop.
-                    self._http = await anyio.to_thread.run_sync(openai.DefaultAsyncHttpx2Client)
+                    # Importing the SDK (half a second) and loading the system CA store (tens of
+                    # milliseconds) both block: keep them off the event loop.
+                    self._http = await anyio.to_thread.run_sync(_new_http_client)
         return self._http
 
     async def aclose(self) -> None:
@@ -74,3 +74,10 @@ class LLMClientPool:
         if self._http is not None:
             http, self._http = self._http, None
             await http.aclose()
+
+
+def _new_http_client() -> httpx2.AsyncClient:
+    import maghub.llm.client  # noqa: F401  # with the SDK, while in this worker thread
+    import openai
+
+    return openai.DefaultAsyncHttpx2Client()
