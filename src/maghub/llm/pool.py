@@ -77,7 +77,8 @@ class LLMClientPool:
 
 
 def _new_http_client() -> httpx2.AsyncClient:
-    import maghub.llm.client  # noqa: F401  # with the SDK, while in this worker thread
     import openai
+
+    import maghub.llm.client  # noqa: F401  # with the SDK, while in this worker thread
 
     return openai.DefaultAsyncHttpx2Client()
