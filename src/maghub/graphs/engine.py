@@ -66,6 +66,41 @@ class _Outcome:
     error: str | None = None
 
 
+class _NodeRound:
+    """The stored round of one node execution, written as the node runs. It is inserted while the
+    LLM call already starts (the call does not wait for the database; every later write of the
+    round waits for it), and the final answer is stored with the round's end: one transaction."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        conversation_id: str,
+        number: int,
+        details: dict[str, Any],
+        messages: list[dict[str, Any]],
+    ) -> None:
+        self._store = store
+        self._opening = asyncio.create_task(store.begin_node(conversation_id, number, details, messages))
+        self._answer: AssistantTurn | None = None
+
+    async def _opened(self) -> OpenRound:
+        # Shielded: a node cancelled while its round is being inserted still ends that round.
+        return await asyncio.shield(self._opening)
+
+    async def store(self, event: AssistantTurn | ToolResult) -> None:
+        if isinstance(event, ToolResult):
+            await self._store.append(await self._opened(), event.message)
+        elif event.tool_calls:
+            await self._store.append(await self._opened(), event.stored_message, event.usage or Usage())
+        else:
+            self._answer = event  # an answer without tool calls is the loop's last turn
+
+    async def end(self, status: str, details: dict[str, Any], error: str | None = None) -> None:
+        answer, self._answer = self._answer, None
+        last, usage = (answer.stored_message, answer.usage or Usage()) if answer else (None, None)
+        await self._store.end_node(await self._opened(), status, details, error, last=last, usage=usage)
+
+
 class GraphTurn:
     """Runs the current turn of conversation ``conversation_id`` on ``graph``."""
 
@@ -185,17 +220,19 @@ class GraphTurn:
 
     async def _execute(self, name: str, outcomes: asyncio.Queue[_Outcome]) -> None:
         node = self.graph.nodes[name]
+
+        def finished(output: str, transfer: str | None) -> None:
+            self._record(name, output, transfer)
+            outcomes.put_nowait(_Outcome(name, transfer))
+
         try:
             async with self._limiter:
                 if node.kind == NodeKind.AGENT:
-                    output, transfer = await self._run_agent_node(node)
+                    await self._run_agent_node(node, finished)
                 else:
-                    output, transfer = await self._pass_through(node), None
+                    finished(await self._pass_through(node), None)
         except NodeError as exc:
             outcomes.put_nowait(_Outcome(name, error=f"node '{name}': {exc}"))
-            return
-        self._record(name, output, transfer)
-        outcomes.put_nowait(_Outcome(name, transfer))
 
     def _record(self, name: str, output: str, transfer: str | None, *, replayed: bool = False) -> None:
         node = self.graph.nodes[name]
@@ -211,26 +248,27 @@ class GraphTurn:
         else:
             assert node.inner_scope is not None
             output = scope_result(self.graph.scopes[node.inner_scope], self.latest, self.ran, self.history)
-        details = self._round_details(node)
-        opened = await self._services.store.begin_node(self.conversation_id, next(self._rounds), details, [])
-        await self._services.store.end_node(opened, "completed", {**details, **self._end_details(output, None)})
+        details = {**self._round_details(node), **self._end_details(output, None)}
+        await self._services.store.record_node(self.conversation_id, next(self._rounds), details)
         return output
 
-    async def _run_agent_node(self, node: CompiledNode) -> tuple[str, str | None]:
+    async def _run_agent_node(self, node: CompiledNode, finished: Callable[[str, str | None], None]) -> None:
+        """Run the node; ``finished`` gets its output as soon as it is known, before its round's end is
+        stored, so that the nodes it feeds start while that is written (their LLM calls need not wait
+        for the database; a resume runs a node again whose end was not stored)."""
         services = self._services
         execution = next(self._execution_ids)
         messages = node_messages(self.graph, node, node_values(node, self.latest, self.global_outputs))
         details = self._round_details(node)
         self.executions.append((node.name, node.level))
         self._emit(NodeStarted(execution, node.name, node.level, node.scope))
-        opened = await services.store.begin_node(self.conversation_id, next(self._rounds), details, messages)
+        stored = _NodeRound(services.store, self.conversation_id, next(self._rounds), details, messages)
         status, error = "interrupted", "the run was cancelled while this node ran"
         try:
-            output, transfer = await self._agent_loop(node, execution, messages, opened)
+            output, transfer = await self._agent_loop(node, execution, messages, stored)
             end = self._end_details(output, transfer)
             end["saved_file"] = await self._save(node, output)
             status, error = "completed", None
-            await services.store.end_node(opened, status, {**details, **end})
         except NodeError as exc:
             status, error = "failed", str(exc)
             self._emit(NodeFailed(execution, node.name, node.scope, str(exc)))
@@ -240,12 +278,14 @@ class GraphTurn:
                 if status == "interrupted":  # cancelled: the node's block still ends, for clients
                     self._emit(NodeFailed(execution, node.name, node.scope, error or "interrupted"))
                 with anyio.CancelScope(shield=True):
-                    await services.store.end_node(opened, status, details, error)
+                    await stored.end(status, details, error)
         self._emit(NodeFinished(execution, node.name, node.scope, output, transfer))
-        return output, transfer
+        finished(output, transfer)
+        with anyio.CancelScope(shield=True):  # the node's work is done: a run stopped now still keeps it
+            await stored.end(status, {**details, **end})
 
     async def _agent_loop(
-        self, node: CompiledNode, execution: int, messages: list[dict[str, Any]], opened: OpenRound
+        self, node: CompiledNode, execution: int, messages: list[dict[str, Any]], stored: _NodeRound
     ) -> tuple[str, str | None]:
         services = self._services
         model = node.config.model_name or ""
@@ -265,9 +305,9 @@ class GraphTurn:
                 if isinstance(event, LLMChunk):
                     self._emit(NodeChunk(execution, node.name, node.scope, event.chunk, event.content))
                 elif isinstance(event, AssistantTurn):
-                    await services.store.append(opened, event.stored_message, event.usage or Usage())
+                    await stored.store(event)
                 elif isinstance(event, ToolResult):
-                    await services.store.append(opened, event.message)
+                    await stored.store(event)
                     self._emit(NodeToolResult(execution, node.name, node.scope, event.message))
                 elif isinstance(event, AgentFailed):
                     raise NodeError(event.message)

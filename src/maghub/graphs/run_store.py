@@ -1,7 +1,8 @@
 """How graph runs are stored: a conversation of type ``graph``, one round per node execution
 (SPEC §6 Durability), written as it happens — the start of a node, each completed LLM call and
-tool result, the node's end with its output. Everything a resume needs is in the rounds; the
-conversation row only carries the run's status and result."""
+tool result, the node's end with its output (and with its last LLM call, which ends it).
+Everything a resume needs is in the rounds; the conversation row only carries the run's status
+and result."""
 
 from __future__ import annotations
 
@@ -96,9 +97,13 @@ class RunStore:
         async with self._db.write() as session:
             repo = ConversationRepository(session)
             round_id = await repo.insert_round(conversation_id, number, details)
-            for position, message in enumerate(messages):
-                await repo.insert_message(conversation_id, round_id, position, message)
+            await repo.insert_messages(conversation_id, round_id, 0, messages)
         return OpenRound(conversation_id, round_id, number, next_position=len(messages))
+
+    async def record_node(self, conversation_id: str, number: int, details: dict[str, Any]) -> None:
+        """A node execution that was over as soon as it began (a pass-through node): one completed round."""
+        async with self._db.write() as session:
+            await ConversationRepository(session).insert_round(conversation_id, number, details, status="completed")
 
     async def append(self, opened: OpenRound, message: dict[str, Any], usage: Usage | None = None) -> None:
         async with self._db.write() as session:
@@ -108,11 +113,24 @@ class RunStore:
                 await repo.record_progress(opened.conversation_id, opened.round_id, usage=usage)
         opened.next_position += 1
 
-    async def end_node(self, opened: OpenRound, status: str, details: dict[str, Any], error: str | None = None) -> None:
+    async def end_node(
+        self,
+        opened: OpenRound,
+        status: str,
+        details: dict[str, Any],
+        error: str | None = None,
+        *,
+        last: dict[str, Any] | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        """End the round; ``last`` is a final message (with its call's ``usage``) stored in the same transaction."""
         async with self._db.write() as session:
-            await ConversationRepository(session).end_round(
-                opened.conversation_id, opened.round_id, status, details, error
-            )
+            repo = ConversationRepository(session)
+            if last is not None:
+                await repo.insert_message(opened.conversation_id, opened.round_id, opened.next_position, last)
+            await repo.end_round(opened.conversation_id, opened.round_id, status, details, error, usage=usage)
+        if last is not None:
+            opened.next_position += 1
 
     async def finish(
         self, conversation_id: str, status: str, final_result: str | None, chain: list[list[str]], error: str | None
