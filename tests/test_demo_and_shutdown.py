@@ -45,6 +45,15 @@ async def test_demo_model_is_registered_and_answers_offline(demo_settings: Setti
         assert reply.choices[0].message.content.endswith("You said: hi")
 
 
+async def test_demo_chats_get_a_title_from_their_question(demo_settings: Settings) -> None:
+    async with running_maghub(demo_settings) as maghub:
+        body = {"user_prompt": "How do tides work on Mars?", "model_name": "demo", "conversation_id": "demo-chat"}
+        async with maghub.client.stream("POST", "/api/chat/completions", json=body) as response:
+            await response.aread()
+        detail = (await maghub.client.get("/api/chat/conversations/demo-chat")).json()
+        assert detail["title"] == "How do tides work on Mars?" and detail["tags"] == ["demo"]
+
+
 async def test_demo_model_follows_the_port_across_restarts(demo_settings: Settings) -> None:
     async with running_maghub(demo_settings) as first:
         first_url = (await first.client.get("/models/demo")).json()["data"]["base_url"]

@@ -24,8 +24,23 @@ DEMO_MOUNT_PATH = "/demo/llm"
 
 def demo_reply(body: dict[str, Any]) -> Reply:
     text = last_user_text(body).strip() or "(nothing)"
+    if "<title>" in text:  # maghub naming a new conversation
+        return Reply(content=_demo_title(text))
     content = f"Hello from maghub's offline demo model. You said: {text}"
     return Reply(content=content, chunk_size=2, chunk_delay=0.01)
+
+
+def _demo_title(prompt: str) -> str:
+    """A title from the first words of the question the naming prompt quotes."""
+    for marker in ("User:\n", "用户：\n"):
+        if marker in prompt:
+            question = prompt.split(marker, 1)[1].split("\n\n", 1)[0]
+            break
+    else:
+        question = "Demo conversation"
+    words = question.split()
+    title = " ".join(words[:6]) if len(words) > 1 else question[:12]
+    return f"<title>{title}</title><tags>demo</tags>"
 
 
 def mount_demo_llm(app: FastAPI) -> ScriptedLLM:
