@@ -320,3 +320,29 @@ async def test_stream_response_headers(hub: RunningMaghub, llm: ScriptedLLM) -> 
         assert response.headers["x-accel-buffering"] == "no"
         transcript = await read_stream(response)
     assert transcript.done
+
+
+@pytest.mark.usefixtures("toolbox")
+async def test_precise_compaction_summarises_long_tool_results_through_the_api(
+    hub: RunningMaghub, llm: ScriptedLLM
+) -> None:
+    long_text = "measurement " * 300
+    llm.script(
+        Reply(tool_calls=[{"id": "big", "name": "echo", "arguments": {"text": long_text}}]),
+        when=lambda b: is_chat_request(b) and b["messages"][-1]["role"] != "tool" and "summar" not in json.dumps(b),
+    )
+    llm.script(Reply(content="Short summary.", usage=USAGE), when=lambda b: "summar" in json.dumps(b).lower())
+    llm.script(Reply(content="Done."), when=is_chat_request)
+    await post_stream(hub.client, "/chat/completions", chat("measure", "compact-me", mcp_servers=["toolbox"]))
+
+    body = {"conversation_id": "compact-me", "model_name": MODEL, "compact_type": "precise", "compact_threshold": 500}
+    response = await hub.client.post("/chat/conversations/compact-me/compact", json=body)
+
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["changed"] is True and result["statistics"]["tool_contents_summarized"] == 1
+    assert result["statistics"]["compressed_tokens"] < result["statistics"]["original_tokens"]
+    tool = next(m for m in (await detail(hub, "compact-me"))["rounds"][0]["messages"] if m["role"] == "tool")
+    assert tool == {"role": "tool", "tool_call_id": "big", "content": "[已总结] Short summary."}
+    again = await hub.client.post("/chat/conversations/compact-me/compact", json=body)
+    assert again.json()["changed"] is False  # a summary is never summarised again
