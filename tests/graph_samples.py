@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from maghub.graphs.config import GraphConfig
+from maghub.testing.scripted_llm import Reply
+from maghub.testing.sse import StreamTranscript
 
 
 def node(name: str, inputs: list[str] | None = None, outputs: list[str] | None = None, **fields: Any) -> dict:
@@ -108,3 +110,40 @@ def web_client_graph(name: str = "研究助手", subgraph_name: str = "helper") 
         ],
         "end_template": "",
     }
+
+
+# ---- running graphs against the scripted LLM
+
+
+def node_of(body: dict[str, Any]) -> str:
+    """Each test node's system prompt is "You are <name>."; title requests have none."""
+    messages = body.get("messages") or []
+    if messages and messages[0].get("role") == "system":
+        return messages[0]["content"].removeprefix("You are ").removesuffix(".")
+    return ""
+
+
+def agent(name: str, inputs: list[str] | None = None, outputs: list[str] | None = None, **fields: Any) -> dict:
+    return node(name, inputs, outputs, system_prompt=f"You are {name}.", **fields)
+
+
+def answer_with_name(body: dict[str, Any]) -> Reply:
+    return Reply(content=f"out-{node_of(body)}", usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
+
+
+def blocks(stream: StreamTranscript) -> list[str]:
+    """Node names in the order their blocks appear; asserts each block is contiguous."""
+    order: list[str] = []
+    current: str | None = None
+    for event in stream.payloads:
+        name = event.get("node_name")
+        if event.get("type") == "node_start":
+            assert current is None, f"block of {name} starts inside the block of {current}"
+            current = name
+            order.append(name)
+        elif event.get("type") == "node_end":
+            assert current == name
+            current = None
+        elif name is not None and name != "start":
+            assert name == current, f"event of {name} outside its block"
+    return order

@@ -41,7 +41,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def assert_envelope_error(response, status: int, code: str) -> None:  # noqa: ANN001
+def assert_envelope_error(response, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     body = response.json()
     assert body["success"] is False and body["error"]["code"] == code

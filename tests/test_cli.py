@@ -105,7 +105,7 @@ def test_bad_secret_settings_are_reported_clearly(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
 
 
-def test_env_settings_apply_and_flags_override(tmp_path: Path, server_factory) -> None:  # noqa: ANN001
+def test_env_settings_apply_and_flags_override(tmp_path: Path, server_factory) -> None:
     env_dir = tmp_path / "from-env"
     server = server_factory(env={"MAGHUB_DATA_DIR": str(env_dir), "MAGHUB_LOG_FORMAT": "json"})
     # --data-dir given by the fixture wins over MAGHUB_DATA_DIR
@@ -114,7 +114,7 @@ def test_env_settings_apply_and_flags_override(tmp_path: Path, server_factory) -
     assert (tmp_path / "data" / "maghub.db").exists()
 
 
-def test_serve_then_graceful_shutdown(server_factory) -> None:  # noqa: ANN001
+def test_serve_then_graceful_shutdown(server_factory) -> None:
     server = server_factory()
     server.wait_ready()
     response = httpx2.post(f"{server.url}/api/system/shutdown", timeout=5)

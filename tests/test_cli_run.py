@@ -15,8 +15,7 @@ import anyio
 import pytest
 from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
-from graph_samples import graph
-from test_graph_runs import agent, answer_with_name, node_of
+from graph_samples import agent, answer_with_name, graph, node_of
 
 from maghub.runtime import Runtime
 from maghub.settings import Settings

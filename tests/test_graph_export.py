@@ -13,10 +13,9 @@ from urllib.parse import quote
 
 import anyio
 import pytest
-from graph_samples import graph
+from graph_samples import agent, answer_with_name, graph, node_of
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from test_graph_runs import agent, answer_with_name, node_of
 
 from maghub.graphs.mcp_export import generate_mcp_script, tool_name_for
 from maghub.settings import Settings

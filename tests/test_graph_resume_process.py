@@ -12,8 +12,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from graph_samples import graph
-from test_graph_runs import agent, answer_with_name, blocks, node_of
+from graph_samples import agent, answer_with_name, blocks, graph, node_of
 
 from maghub.testing.process import MaghubProcess
 from maghub.testing.scripted_llm import Reply, ScriptedLLM

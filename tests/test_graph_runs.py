@@ -9,27 +9,11 @@ from typing import Any
 
 import anyio
 import pytest
-from graph_samples import graph, node, subgraph
+from graph_samples import agent, answer_with_name, blocks, graph, node_of, subgraph
 
 from maghub.testing.harness import RunningMaghub
 from maghub.testing.scripted_llm import Reply, ScriptedLLM
 from maghub.testing.sse import StreamTranscript, post_stream, read_stream
-
-
-def node_of(body: dict[str, Any]) -> str:
-    """Each test node's system prompt is "You are <name>."; title requests have none."""
-    messages = body.get("messages") or []
-    if messages and messages[0].get("role") == "system":
-        return messages[0]["content"].removeprefix("You are ").removesuffix(".")
-    return ""
-
-
-def agent(name: str, inputs: list[str] | None = None, outputs: list[str] | None = None, **fields: Any) -> dict:
-    return node(name, inputs, outputs, system_prompt=f"You are {name}.", **fields)
-
-
-def answer_with_name(body: dict[str, Any]) -> Reply:
-    return Reply(content=f"out-{node_of(body)}", usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
 
 
 @pytest.fixture
@@ -51,24 +35,6 @@ async def run(hub: RunningMaghub, **body: Any) -> StreamTranscript:
 
 def requests_of(llm: ScriptedLLM, name: str) -> list[Any]:
     return [request for request in llm.requests if node_of(request.body) == name]
-
-
-def blocks(stream: StreamTranscript) -> list[str]:
-    """Node names in the order their blocks appear; asserts each block is contiguous."""
-    order: list[str] = []
-    current: str | None = None
-    for event in stream.payloads:
-        name = event.get("node_name")
-        if event.get("type") == "node_start":
-            assert current is None, f"block of {name} starts inside the block of {current}"
-            current = name
-            order.append(name)
-        elif event.get("type") == "node_end":
-            assert current == name
-            current = None
-        elif name is not None and name != "start":
-            assert name == current, f"event of {name} outside its block"
-    return order
 
 
 async def test_linear_graph_streams_node_blocks_and_stores_every_round(hub: RunningMaghub, llm: ScriptedLLM) -> None:

@@ -221,7 +221,7 @@ async def test_connect_disconnect_and_connect_all(maghub: RunningMaghub) -> None
     assert single["status"] == "success" and single["message"] == "连接成功" and "echo" in single["tools"]
 
 
-async def test_servers_reconnect_after_restart_and_unreachable_ones_do_not_delay_startup(settings) -> None:  # noqa: ANN001
+async def test_servers_reconnect_after_restart_and_unreachable_ones_do_not_delay_startup(settings) -> None:
     dead_url = f"http://127.0.0.1:{free_port()}/mcp"
     with socket.socket() as hung:  # accepts connections (backlog) but never answers: a hung server
         hung.bind(("127.0.0.1", 0))

@@ -223,7 +223,7 @@ async def test_concurrent_renames_and_creates_have_one_winner(maghub: RunningMag
     assert len(names) == 2 and "dup" in names
 
 
-async def test_data_survives_restart(settings) -> None:  # noqa: ANN001
+async def test_data_survives_restart(settings) -> None:
     async with running_maghub(settings) as first:
         await first.client.post("/models", json=model_body("keep/me", temperature=0.7))
     settings.port = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC
 
 import anyio
 import pytest
@@ -30,7 +31,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 
 async def test_migrations_create_exactly_the_orm_schema(database: Database) -> None:
-    def differences(connection):  # noqa: ANN001, ANN202
+    def differences(connection):
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return compare_metadata(context, Base.metadata)
 
@@ -112,9 +113,9 @@ async def test_rounds_and_messages_append_in_order_and_delete_with_the_conversat
 
 
 async def test_listing_is_per_user_newest_first_with_a_real_total(database: Database) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     async with database.write() as session:
         for i in range(7):
             status = "deleted" if i == 6 else "active"

@@ -45,21 +45,27 @@ def _main(
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on [env MAGHUB_HOST; default 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env MAGHUB_PORT; default 8000; 0 picks a free one].")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on \\[env MAGHUB_HOST; default 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port \\[env MAGHUB_PORT; default 8000; 0 picks a free one].")
+    ] = None,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Data directory [env MAGHUB_DATA_DIR; default ~/.maghub].")
+        Path | None, typer.Option(help="Data directory \\[env MAGHUB_DATA_DIR; default ~/.maghub].")
     ] = None,
     database_url: Annotated[
-        str | None, typer.Option(help="Database URL [env MAGHUB_DATABASE_URL; default SQLite in the data dir].")
+        str | None, typer.Option(help="Database URL \\[env MAGHUB_DATABASE_URL; default SQLite in the data dir].")
     ] = None,
-    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error [env MAGHUB_LOG_LEVEL].")] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error \\[env MAGHUB_LOG_LEVEL].")
+    ] = None,
     demo: Annotated[
         bool | None, typer.Option("--demo", help="Also serve an offline scripted LLM, registered as model 'demo'.")
     ] = None,
     auth: Annotated[
         bool | None,
-        typer.Option("--auth", help="Require a JWT on every route [env MAGHUB_AUTH_ENABLED]; needed off loopback."),
+        typer.Option("--auth", help="Require a JWT on every route \\[env MAGHUB_AUTH_ENABLED]; needed off loopback."),
     ] = None,
 ) -> None:
     """Start the maghub server."""

@@ -25,8 +25,8 @@ def _read_password() -> str:
 def create(
     username: Annotated[str, typer.Argument(help="Letters, digits and . _ @ - (1-64 characters).")],
     admin: Annotated[bool, typer.Option("--admin", help="Give the admin role.")] = False,
-    data_dir: Annotated[Path | None, typer.Option(help="Data directory [env MAGHUB_DATA_DIR].")] = None,
-    database_url: Annotated[str | None, typer.Option(help="Database URL [env MAGHUB_DATABASE_URL].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory \\[env MAGHUB_DATA_DIR].")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Database URL \\[env MAGHUB_DATABASE_URL].")] = None,
 ) -> None:
     """Create a user. The password is asked for, or read from standard input when it is not a terminal."""
     # Imported here, not at the top: `maghub --version` must not load the server's dependencies.
