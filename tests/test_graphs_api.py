@@ -216,7 +216,8 @@ async def test_import_from_a_server_path_reads_only_prompt_files_beside_it(
     (folder / "tone.md").write_text("Friendly.")
     (folder / "prompts" / "rules.txt").write_text("No jargon.")
     (tmp_path / "secret.txt").write_text("not for prompts")
-    prompt = "{tone.md} {rules.txt} {missing.md} {../secret.txt}"
+    (folder / "linked.txt").symlink_to(tmp_path / "secret.txt")
+    prompt = "{tone.md} {rules.txt} {missing.md} {../secret.txt} {linked.txt}"
     file = folder / "graph.json"
     file.write_text(json.dumps(graph("from-disk", node("A", ["start"], ["end"], system_prompt=prompt))))
 
@@ -224,6 +225,7 @@ async def test_import_from_a_server_path_reads_only_prompt_files_beside_it(
     assert response.status_code == 200, response.text
     warnings = [w["message"] for w in response.json()["warnings"]]
     assert any("no file 'missing.md' next to the imported file" in message for message in warnings)
+    assert any("no file 'linked.txt' next to the imported file" in message for message in warnings)
     assert await maghub.runtime.graphs.prompt_files("from-disk") == {"tone.md": "Friendly.", "rules.txt": "No jargon."}
 
     for path, status in [("relative.json", 400), (str(folder / "none.json"), 404), (str(folder / "tone.md"), 400)]:

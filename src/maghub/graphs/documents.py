@@ -84,11 +84,13 @@ def attach_prompt_files(data: dict[str, Any], folder: Path) -> tuple[dict[str, A
     carried = data.get("prompt_files")
     files: dict[str, str] = dict(carried) if isinstance(carried, dict) else {}
     missing = []
+    root = folder.resolve()
     for file_name in _placeholders_of(data.get("nodes")):
         if file_name in files or prompt_file_name_problem(file_name):
             continue
         for candidate in (folder / file_name, folder / PROMPTS_FOLDER / file_name):
-            if candidate.is_file():
+            # A symbolic link out of the folder is not one of its files.
+            if candidate.is_file() and candidate.resolve().is_relative_to(root):
                 files[file_name] = candidate.read_text(encoding="utf-8")
                 break
         else:
