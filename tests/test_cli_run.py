@@ -16,7 +16,8 @@ import pytest
 from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
 from graph_samples import graph
-from test_graph_runs import agent, answer_with_name, node_of
+from test_graph_export import replies_name_the_node  # noqa: F401 - autouse: nodes answer "out-<name>"
+from test_graph_runs import agent, node_of
 
 from maghub.runtime import Runtime
 from maghub.settings import Settings
@@ -44,7 +45,6 @@ async def prepared(settings: Settings, llm: ScriptedLLM) -> Settings:
         for config in (LINE, DIAMOND, graph("ghostly", {**agent("A", ["start"], ["end"]), "model_name": "ghost"})):
             response = await hub.client.post("/graphs", json=config)
             assert response.status_code == 200, response.text
-    llm.default_reply = answer_with_name
     return settings
 
 
