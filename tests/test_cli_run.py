@@ -43,7 +43,7 @@ async def prepared(settings: Settings, llm: ScriptedLLM) -> Settings:
         for config in (LINE, DIAMOND, graph("ghostly", {**agent("A", ["start"], ["end"]), "model_name": "ghost"})):
             response = await hub.client.post("/graphs", json=config)
             assert response.status_code == 200, response.text
-    llm.default_reply = answer_with_name
+    llm.default_reply = answer_with_name  # nodes answer "out-<name>" (the llm fixture resets it per test)
     return settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -34,11 +34,18 @@ async def add_model(client: Any, llm: ScriptedLLM, **headers: str) -> None:
     assert response.status_code == 200, response.text
 
 
+@pytest.fixture(autouse=True)
+def replies_name_the_node(llm: ScriptedLLM) -> Iterator[None]:
+    """Each node answers "out-<name>"; the shared scripted LLM gets its own default back afterwards."""
+    original, llm.default_reply = llm.default_reply, answer_with_name
+    yield
+    llm.default_reply = original
+
+
 @pytest.fixture
-async def hub(maghub: RunningMaghub, llm: ScriptedLLM) -> AsyncIterator[RunningMaghub]:
+async def hub(maghub: RunningMaghub, llm: ScriptedLLM) -> RunningMaghub:
     await add_model(maghub.client, llm)
-    llm.default_reply = answer_with_name
-    yield maghub
+    return maghub
 
 
 async def save(client: Any, config: dict[str, Any], **headers: str) -> None:
@@ -148,7 +155,6 @@ async def test_the_script_sends_the_token_in_auth_mode(settings: Settings, llm: 
         token = login.json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         await add_model(secured.client, llm, **auth)
-        llm.default_reply = answer_with_name
         await save(secured.client, graph("private", agent("A", ["start"], ["end"])), **auth)
         script = (await generated(secured.client, "private", **auth))["script"]
 
