@@ -80,7 +80,6 @@ class LLMClient:
         self._stream_url = str(self._sdk.base_url).rstrip("/") + "/chat/completions"
         self._stream_headers = {
             "Authorization": f"Bearer {config.api_key or PLACEHOLDER_API_KEY}",
-            "Accept": "text/event-stream",
             **(config.extra_headers or {}),
         }
 
@@ -148,7 +147,8 @@ class LLMClient:
         retries = 0
         while True:
             try:
-                response = await self._sdk.chat.completions.create(**request)
+                async with self._open_stream(request) as response:
+                    reply = json.loads(await response.aread())
                 break
             except _CALL_ERRORS as exc:
                 error = classify(exc, self.config)
@@ -157,20 +157,23 @@ class LLMClient:
                     raise error from exc
                 retries += 1
                 await anyio.sleep(delay)
-        if not response.choices:
+        choices = reply.get("choices") if isinstance(reply, dict) else None
+        if not choices or not isinstance(choices[0], dict):
             raise make_error(LLMErrorKind.PROTOCOL, self.config, "the reply has no choices")
-        choice = response.choices[0]
-        usage = Usage.from_dict(response.usage.model_dump()) if response.usage else None
-        return CompletionResult(strip_think(choice.message.content or ""), usage, choice.finish_reason)
+        choice = choices[0]
+        usage = Usage.from_dict(reply["usage"]) if isinstance(reply.get("usage"), dict) else None
+        content = (choice.get("message") or {}).get("content") or ""
+        return CompletionResult(strip_think(content), usage, choice.get("finish_reason"))
 
     @asynccontextmanager
     async def _open_stream(self, request: dict[str, Any]) -> AsyncIterator[httpx2.Response]:
-        """POST a streaming request straight through the HTTP client: the SDK's request building
-        (parameter transforms, validation) costs more CPU than the rest of relaying a reply, on
-        every call. Error replies raise the SDK's status errors, so they are classified alike."""
+        """POST a request (streaming or not) straight through the HTTP client: the SDK's request
+        building (parameter transforms, validation) costs more CPU than the rest of relaying a reply,
+        on every call. Error replies raise the SDK's status errors, so they are classified alike."""
         body = {key: value for key, value in request.items() if key not in _MERGED_PARAMS}
         body.update(request.get("extra_body") or {})
-        headers = {**self._stream_headers, **(request.get("extra_headers") or {})}
+        accept = "text/event-stream" if request.get("stream") else "application/json"
+        headers = {"Accept": accept, **self._stream_headers, **(request.get("extra_headers") or {})}
         http_request = self._http.build_request(
             "POST", self._stream_url, json=body, headers=headers, timeout=self.timeout
         )
