@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 
 import httpx2
-from harness import Samples, print_added, print_ratio, print_table, scripted_llm_process
+from harness import Samples, print_added, print_ratio, print_table, scripted_llm_process, scripted_llm_server
 
 from maghub.testing.process import MaghubProcess
 
@@ -77,36 +77,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
-def llm_pid(base_url: str) -> int:
-    port = base_url.rsplit(":", 1)[1].split("/")[0]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"maghub.testing.scripted_llm" in cmdline and int(entry) != os.getpid():
-                if _listens_on(int(entry), int(port)):
-                    return int(entry)
-    raise RuntimeError("scripted LLM process not found")
-
-
-def _listens_on(pid: int, port: int) -> bool:
-    inodes = set()
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    except OSError:
-        return False
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        parts = line.split()
-        if int(parts[1].split(":")[1], 16) == port and parts[3] == "0A" and parts[9] in inodes:
-            return True
-    return False
-
-
 async def with_maghub(llm_url: str, run) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         maghub = MaghubProcess(Path(tmp) / "data", "--log-level", "warning")
@@ -146,8 +116,7 @@ async def time_to_first_token(rounds: int) -> None:
 
 async def relay_cpu(replies: int, words: int) -> None:
     prompt = " ".join(f"word{i}" for i in range(words))
-    with scripted_llm_process() as llm_url:
-        llm = llm_pid(llm_url)
+    with scripted_llm_server() as (llm_url, llm):
 
         async def run(http: httpx2.AsyncClient, maghub: MaghubProcess) -> None:
             await first_token_and_end(http, "/chat/completions", chat_request(prompt, None))  # warm up

@@ -87,6 +87,13 @@ def scripted_llm_process(*args: str, startup_timeout: float = 20.0) -> Iterator[
 
     A separate process keeps the server's CPU time out of the measured process (and off its GIL).
     """
+    with scripted_llm_server(*args, startup_timeout=startup_timeout) as (base_url, _pid):
+        yield base_url
+
+
+@contextmanager
+def scripted_llm_server(*args: str, startup_timeout: float = 20.0) -> Iterator[tuple[str, int]]:
+    """:func:`scripted_llm_process`, yielding the process id too (to read its CPU time)."""
     command = [
         sys.executable,
         "-m",
@@ -105,7 +112,7 @@ def scripted_llm_process(*args: str, startup_timeout: float = 20.0) -> Iterator[
                 raise RuntimeError("the scripted LLM process exited before listening")
             base_url = line.rsplit(" ", 1)[-1].strip()
             _wait_until_serving(base_url, startup_timeout)
-            yield base_url
+            yield base_url, process.pid
         finally:
             process.terminate()
             process.wait(10)
