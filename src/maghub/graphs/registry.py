@@ -149,7 +149,7 @@ class GraphRegistry:
         prompt files come back as warnings. A ``readme`` or ``prompt_files`` key replaces what is stored;
         without one, the stored README and prompt files stay.
         """
-        models = {model["name"] for model in await self._models.list_masked()}
+        models = await self._models.names()
         servers = {server.name for server in await self._mcp.configs()}
         stored_form = document.stored_form()
         try:

@@ -38,6 +38,11 @@ class ModelRegistry:
             rows = await ModelRepository(session).list()
             return [self._public_view(row) for row in rows]
 
+    async def names(self) -> set[str]:
+        """The configured model names (no secret is decrypted)."""
+        async with self._db.read() as session:
+            return set(await ModelRepository(session).names())
+
     async def get_masked(self, name: str) -> dict[str, Any]:
         async with self._db.read() as session:
             return self._public_view(await self._require(ModelRepository(session), name))

@@ -18,6 +18,9 @@ class ModelRepository:
         result = await self._session.scalars(select(ModelRow).order_by(ModelRow.created_at, ModelRow.name))
         return result.all()
 
+    async def names(self) -> Sequence[str]:
+        return (await self._session.scalars(select(ModelRow.name).order_by(ModelRow.name))).all()
+
     async def get(self, name: str, *, for_update: bool = False) -> ModelRow | None:
         query = select(ModelRow).where(ModelRow.name == name)
         if for_update:
