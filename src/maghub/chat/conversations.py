@@ -14,7 +14,7 @@ import anyio
 
 from maghub.chat.compaction import CompactionResult, brutal_compact, make_llm_summariser, precise_compact
 from maghub.chat.locks import KeyedLocks
-from maghub.chat.store import add_auxiliary_usage, require_owner, usage_view
+from maghub.chat.store import add_auxiliary_usage, require_not_in_trash, require_owner, usage_view
 from maghub.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from maghub.llm.registry import ModelRegistry
 from maghub.paths import conversation_files_dir
@@ -182,11 +182,7 @@ class ConversationService:
 
     async def _editable(self, session: Any, conversation_id: str, user_id: str) -> ConversationRow:
         row = require_owner(await ConversationRepository(session).get(conversation_id), conversation_id, user_id)
-        if row.status == "deleted":
-            raise ConflictError(
-                f"Conversation '{conversation_id}' is in the trash. Restore it first with "
-                'PUT /chat/conversations/{id}/status {"status": "active"}.'
-            )
+        require_not_in_trash(row)
         return row
 
     @staticmethod

@@ -154,6 +154,14 @@ async def _apply_naming(session: Any, conversation_id: str, naming: TitleAndTags
         add_auxiliary_usage(row, naming.usage)
 
 
+def require_not_in_trash(row: ConversationRow) -> None:
+    if row.status == "deleted":
+        raise ConflictError(
+            f"Conversation '{row.id}' is in the trash. Restore it first with "
+            'PUT /chat/conversations/{id}/status {"status": "active"}.'
+        )
+
+
 def _check_usable(row: ConversationRow | None, conversation_id: str, user_id: str) -> None:
     if row is None:
         return
@@ -166,11 +174,7 @@ def _check_usable(row: ConversationRow | None, conversation_id: str, user_id: st
             f"Conversation '{conversation_id}' is a {row.type} conversation, not a chat; "
             "chat turns need a chat conversation id (or null for a temporary chat)."
         )
-    if row.status == "deleted":
-        raise ConflictError(
-            f"Conversation '{conversation_id}' is in the trash. Restore it first with "
-            'PUT /chat/conversations/{id}/status {"status": "active"}.'
-        )
+    require_not_in_trash(row)
 
 
 def _gone(conversation_id: str) -> NotFoundError:
