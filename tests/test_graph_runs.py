@@ -422,3 +422,24 @@ async def test_realistic_research_graph(marker: str, hub: RunningMaghub, llm: Sc
     assert news.received_at < data.finished_at and data.received_at < news.finished_at  # fetched in parallel
     writers = [requests_of(llm, name)[0] for name in ("intro", "body", "outro")]
     assert max(w.received_at for w in writers) < min(w.finished_at for w in writers)  # writers in parallel
+
+
+async def test_a_second_run_of_a_busy_conversation_is_refused(hub: RunningMaghub, llm: ScriptedLLM) -> None:
+    await save(hub, graph("busy", agent("A", ["start"], ["end"])))
+    llm.script(Reply(content="late", first_token_delay=30), when=lambda b: node_of(b) == "A")
+    body = {"graph_name": "busy", "input_text": "x", "background": True}
+    async with hub.client.stream("POST", "/graphs/execute", json=body) as response:
+        async for line in response.aiter_lines():
+            if "conversation_created" in line:
+                conversation_id = json.loads(line[len("data: ") :])["conversation_id"]
+                break
+    with anyio.fail_after(10):
+        while not requests_of(llm, "A"):
+            await anyio.sleep(0.02)
+
+    again = await hub.client.post("/graphs/execute", json={"conversation_id": conversation_id, "input_text": "y"})
+
+    assert again.status_code == 409 and "in progress" in again.json()["detail"]
+    assert (await hub.client.post(f"/graphs/runs/{conversation_id}/cancel")).json()["cancelled"] is True
+    detail = (await hub.client.get(f"/chat/conversations/{conversation_id}")).json()
+    assert [r["node_name"] for r in detail["rounds"]] == ["start", "A"]  # the refused turn stored nothing

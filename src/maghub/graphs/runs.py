@@ -41,6 +41,19 @@ class ExecuteRequest:
 
 
 @dataclass
+class _Conversation:
+    """What starting a turn needs to know of its conversation."""
+
+    id: str
+    user_id: str
+    round_count: int
+
+    @property
+    def next_round(self) -> int:
+        return self.round_count + 1
+
+
+@dataclass
 class LiveRun:
     conversation_id: str
     user_id: str
@@ -78,6 +91,7 @@ class RunManager:
         self._graphs = graphs
         self._activity = activity
         self._live: dict[str, LiveRun] = {}
+        self._starting: set[str] = set()
         self._task_group: anyio.abc.TaskGroup | None = None
 
     async def __aenter__(self) -> Self:
@@ -96,15 +110,23 @@ class RunManager:
     async def start(self, request: ExecuteRequest, *, background: bool = False) -> LiveRun:
         """Check everything, store the turn's start and launch it. Raises before anything runs."""
         self._activity.check_open()
-        store = self._services.store
         if request.conversation_id is None:
             return await self._new_run(request, background)
         stored = await self._owned(request.conversation_id, request.user_id, forbid=True)
-        if request.conversation_id in self._live:
+        if request.conversation_id in self._live or request.conversation_id in self._starting:
             raise ConflictError(
                 f"A run of conversation '{request.conversation_id}' is in progress; wait for it or cancel it "
                 f"with POST /graphs/runs/{request.conversation_id}/cancel."
             )
+        self._starting.add(request.conversation_id)  # until launched: a second start meanwhile is refused
+        try:
+            return await self._continue(request, stored, background)
+        finally:
+            self._starting.discard(request.conversation_id)
+
+    async def _continue(self, request: ExecuteRequest, stored: StoredRun, background: bool) -> LiveRun:
+        """A new turn of a stored run, or the resume of its current turn."""
+        store = self._services.store
         graph_name = stored.details.get("graph_name", "")
         if request.graph_name and request.graph_name != graph_name:
             raise InvalidInputError(
@@ -112,23 +134,28 @@ class RunManager:
             )
         graph = await self._compile(graph_name)
         input_text = (request.input_text or "").strip()
+        conversation = _Conversation(
+            stored.conversation.id, stored.conversation.user_id, stored.conversation.round_count
+        )
+        global_outputs = _global_outputs(graph, stored)
         if stored.details.get("run_status") == "running":  # its process died: nothing runs it any more
-            await store.mark_interrupted(stored.conversation.id, "maghub stopped while the run was in progress")
-            stored = await self._owned(request.conversation_id, request.user_id, forbid=True)
+            # Only rounds left running change; the completed ones a resume replays stay as loaded.
+            await store.mark_interrupted(conversation.id, "maghub stopped while the run was in progress")
         if request.continue_from_checkpoint or not input_text:
             if stored.details.get("run_status") == "completed":
                 raise ConflictError(
                     f"The run of conversation '{request.conversation_id}' has completed: nothing to resume. "
                     "Send input_text to start a new turn."
                 )
-            live = self._turn(graph, stored, stored.turn, self._turn_input(stored), background)
+            live = self._turn(graph, conversation, stored.turn, self._turn_input(stored), global_outputs, background)
             live.turn.replay(stored.turn_rounds())
-            await store.finish(stored.conversation.id, "running", None, live.turn.chain(), None)
+            await store.finish(conversation.id, "running", None, live.turn.chain(), None)
             return self._launch(live, created=False)
-        number = stored.conversation.round_count + 1
-        await store.start_turn(stored.conversation.id, stored.turn + 1, number, input_text)
-        stored = await self._owned(request.conversation_id, request.user_id, forbid=True)
-        return self._launch(self._turn(graph, stored, stored.turn, input_text, background), created=False)
+        await store.start_turn(conversation.id, stored.turn + 1, conversation.next_round, input_text)
+        global_outputs.setdefault(RUN_INPUT, []).append(input_text)  # what the start round just stored
+        conversation.round_count += 1
+        live = self._turn(graph, conversation, stored.turn + 1, input_text, global_outputs, background)
+        return self._launch(live, created=False)
 
     async def _new_run(self, request: ExecuteRequest, background: bool) -> LiveRun:
         if not request.graph_name:
@@ -141,32 +168,40 @@ class RunManager:
         store = self._services.store
         await store.create(conversation_id, request.user_id, request.graph_name, input_text)
         await store.start_turn(conversation_id, 1, 1, input_text)
-        stored = await store.load(conversation_id)
-        assert stored is not None
-        return self._launch(self._turn(graph, stored, 1, input_text, background), created=True)
+        conversation = _Conversation(conversation_id, request.user_id, round_count=1)
+        live = self._turn(graph, conversation, 1, input_text, {RUN_INPUT: [input_text]}, background)
+        return self._launch(live, created=True)
 
     async def _compile(self, graph_name: str) -> CompiledGraph:
         graph = await self._graphs.load_for_run(graph_name)
-        models = {model["name"] for model in await self._services.models.list_masked()}
+        models = await self._services.models.names()
         servers = {config.name for config in self._services.mcp.configs()}
         problems = graph.unknown_references(models, servers)
         if problems:
             raise GraphValidationError(graph_name, problems)
         return graph
 
-    def _turn(self, graph: CompiledGraph, stored: StoredRun, turn: int, input_text: str, background: bool) -> LiveRun:
+    def _turn(
+        self,
+        graph: CompiledGraph,
+        conversation: _Conversation,
+        turn: int,
+        input_text: str,
+        global_outputs: dict[str, list[str]],
+        background: bool,
+    ) -> LiveRun:
         live_holder: list[LiveRun] = []
         turn_runner = GraphTurn(
             self._services,
             graph,
-            stored.conversation.id,
+            conversation.id,
             turn=turn,
             input_text=input_text,
-            next_round=stored.conversation.round_count + 1,
-            global_outputs=_global_outputs(graph, stored),
+            next_round=conversation.next_round,
+            global_outputs=global_outputs,
             emit=lambda event: live_holder[0].publish(event),
         )
-        live = LiveRun(stored.conversation.id, stored.conversation.user_id, graph.name, turn_runner, background)
+        live = LiveRun(conversation.id, conversation.user_id, graph.name, turn_runner, background)
         live_holder.append(live)
         return live
 
