@@ -443,3 +443,11 @@ async def test_a_second_run_of_a_busy_conversation_is_refused(hub: RunningMaghub
     assert (await hub.client.post(f"/graphs/runs/{conversation_id}/cancel")).json()["cancelled"] is True
     detail = (await hub.client.get(f"/chat/conversations/{conversation_id}")).json()
     assert [r["node_name"] for r in detail["rounds"]] == ["start", "A"]  # the refused turn stored nothing
+
+
+async def test_unknown_runs_are_404(hub: RunningMaghub) -> None:
+    assert (await hub.client.get("/graphs/runs/nope")).status_code == 404
+    cancelled = await hub.client.post("/graphs/runs/nope/cancel")
+    assert cancelled.status_code == 404 and "nope" in cancelled.json()["detail"]
+    await post_stream(hub.client, "/chat/completions", {"user_prompt": "hi", "model_name": "m", "conversation_id": "c"})
+    assert (await hub.client.get("/graphs/runs/c")).status_code == 404  # a chat is not a graph run
