@@ -182,7 +182,8 @@ class GraphTurn:
             self.scheduler.finished(name, transfer)
             self._node_runs += 1
             self.executions.append((name, self.graph.nodes[name].level))
-            next(self._finished_order)
+        # New ends sort after every stored one, so a later resume replays them in the right order.
+        self._finished_order = itertools.count(max((r.details.get("seq", 0) for r in finished), default=0) + 1)
 
     # --- running -------------------------------------------------------------------------------------
 
