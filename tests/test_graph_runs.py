@@ -407,7 +407,8 @@ async def test_realistic_research_graph(marker: str, hub: RunningMaghub, llm: Sc
         )
 
     llm.script(
-        lambda body: Reply(content=f"out-{node_of(body)}", first_token_delay=0.2),
+        # Long enough that an event loop stalled by a loaded machine cannot hide the overlap.
+        lambda body: Reply(content=f"out-{node_of(body)}", first_token_delay=0.5),
         when=lambda b: node_of(b) in ("intro", "body", "outro"),
     )
 
@@ -421,7 +422,8 @@ async def test_realistic_research_graph(marker: str, hub: RunningMaghub, llm: Sc
     (news,), (data,) = requests_of(llm, "fetch_news")[:1], requests_of(llm, "fetch_data")[:1]
     assert news.received_at < data.finished_at and data.received_at < news.finished_at  # fetched in parallel
     writers = [requests_of(llm, name)[0] for name in ("intro", "body", "outro")]
-    assert max(w.received_at for w in writers) < min(w.finished_at for w in writers)  # writers in parallel
+    spans = [(w.received_at, w.finished_at) for w in writers]
+    assert max(w.received_at for w in writers) < min(w.finished_at for w in writers), spans  # writers in parallel
 
 
 async def test_a_second_run_of_a_busy_conversation_is_refused(hub: RunningMaghub, llm: ScriptedLLM) -> None:
