@@ -15,6 +15,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from maghub.store.database import Database
 from maghub.store.migrate import alembic_config, head_revision, schema_is_current
@@ -82,34 +83,83 @@ async def test_a_current_schema_is_not_handed_to_alembic(database: Database, dat
 
 async def test_rounds_and_messages_append_in_order_and_delete_with_the_conversation(database: Database) -> None:
     tool_call = {"id": "call_1", "type": "function", "function": {"name": "echo", "arguments": "{}"}}
-    async with database.write() as session:
+
+    def write(session: Session) -> None:
         repo = ConversationRepository(session)
-        conversation = ConversationRow(id="c1", user_id="u1", title="t")
-        repo.add(conversation)
-        await session.flush()
-        first = await repo.start_round(conversation)
-        await repo.append_message(first, {"role": "user", "content": "hi"})
-        await repo.append_message(
-            first, {"role": "assistant", "content": None, "tool_calls": [tool_call], "reasoning_content": "thinking"}
+        repo.insert_conversation("c1", "u1", "chat", "t")
+        first = repo.insert_round("c1", 1)
+        repo.insert_message("c1", first, 0, {"role": "user", "content": "hi"})
+        repo.insert_messages(
+            "c1",
+            first,
+            1,
+            [
+                {"role": "assistant", "content": None, "tool_calls": [tool_call], "reasoning_content": "thinking"},
+                {"role": "tool", "tool_call_id": "call_1", "content": "ok", "name": "echo"},
+            ],
         )
-        await repo.append_message(first, {"role": "tool", "tool_call_id": "call_1", "content": "ok", "name": "echo"})
-        second = await repo.start_round(conversation, {"node_name": "writer", "level": 2})
-        await repo.append_message(second, {"role": "assistant", "content": "done"})
-    async with database.read() as session:
+        second = repo.insert_round("c1", 2, {"node_name": "writer", "level": 2})
+        repo.insert_message("c1", second, 0, {"role": "assistant", "content": "done"})
+
+    def read(session: Session) -> None:
         repo = ConversationRepository(session)
-        rounds = await repo.rounds_with_messages("c1")
+        rounds = repo.rounds_with_messages("c1")
         assert [r.number for r, _ in rounds] == [1, 2] and rounds[1][0].details["node_name"] == "writer"
         assert [row_to_message(m) for m in rounds[0][1]] == [
             {"role": "user", "content": "hi"},
             {"role": "assistant", "content": None, "reasoning_content": "thinking", "tool_calls": [tool_call]},
             {"role": "tool", "content": "ok", "tool_call_id": "call_1", "name": "echo"},
         ]
-        assert (await repo.get("c1")).round_count == 2
-    async with database.write() as session:
-        assert await ConversationRepository(session).delete("c1")
+        assert repo.get("c1").round_count == 2
+
+    await database.run_write(write)
+    await database.run_read(read)
+    assert await database.run_write(lambda session: ConversationRepository(session).delete("c1"))
     async with database.read() as session:
         for table in (RoundRow, MessageRow):
             assert await session.scalar(select(func.count()).select_from(table)) == 0
+
+
+async def test_a_unit_of_work_that_fails_leaves_nothing_behind(database: Database) -> None:
+    def half_then_fail(session: Session) -> None:
+        ConversationRepository(session).insert_conversation("half", "u1", "chat", "t")
+        raise LookupError("stop here")
+
+    with pytest.raises(LookupError, match="stop here"):
+        await database.run_write(half_then_fail)
+    assert await database.run_read(lambda session: ConversationRepository(session).get("half")) is None
+
+
+async def test_units_of_work_and_session_writes_see_each_other(database: Database) -> None:
+    async with database.write() as session:
+        session.add(ConversationRow(id="shared", user_id="u1", title="from a session"))
+    row = await database.run_read(lambda session: ConversationRepository(session).get("shared"))
+    assert row.title == "from a session"  # a returned row stays readable after its session closed
+
+    def rename(session: Session) -> None:
+        ConversationRepository(session).get("shared", for_update=True).title = "from a unit of work"
+
+    await database.run_write(rename)
+    async with database.read() as session:
+        assert (await session.get(ConversationRow, "shared")).title == "from a unit of work"
+
+
+async def test_concurrent_units_of_work_are_all_written(database: Database) -> None:
+    await database.run_write(lambda session: ConversationRepository(session).insert_conversation("c", "u", "chat", "t"))
+    round_id = await database.run_write(lambda session: ConversationRepository(session).insert_round("c", 1))
+
+    async def add(position: int) -> None:
+        await database.run_write(
+            lambda session: ConversationRepository(session).insert_message(
+                "c", round_id, position, {"role": "user", "content": str(position)}
+            )
+        )
+
+    async with anyio.create_task_group() as writers:
+        for position in range(50):
+            writers.start_soon(add, position)
+    rounds = await database.run_read(lambda session: ConversationRepository(session).rounds_with_messages("c"))
+    assert [m.content for m in rounds[0][1]] == [str(p) for p in range(50)]
 
 
 async def test_listing_is_per_user_newest_first_with_a_real_total(database: Database) -> None:
@@ -123,9 +173,12 @@ async def test_listing_is_per_user_newest_first_with_a_real_total(database: Data
                 ConversationRow(id=f"c{i}", user_id="u1", status=status, updated_at=start + timedelta(minutes=i))
             )
         session.add(ConversationRow(id="other", user_id="u2"))
-    async with database.read() as session:
+
+    def read(session: Session) -> None:
         repo = ConversationRepository(session)
-        rows, total = await repo.list_for_user("u1", statuses={"active", "favorite"}, limit=3, offset=1)
+        rows, total = repo.list_for_user("u1", statuses={"active", "favorite"}, limit=3, offset=1)
         assert total == 6 and [r.id for r in rows] == ["c4", "c3", "c2"]
-        everything, total_all = await repo.list_for_user("u1")
+        everything, total_all = repo.list_for_user("u1")
         assert total_all == 7 and everything[0].id == "c6"
+
+    await database.run_read(read)

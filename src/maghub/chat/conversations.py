@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anyio
+from sqlalchemy.orm import Session
 
 from maghub.chat.compaction import CompactionResult, brutal_compact, make_llm_summariser, precise_compact
 from maghub.chat.locks import KeyedLocks
@@ -19,8 +20,8 @@ from maghub.errors import ConflictError, ForbiddenError, InvalidInputError, NotF
 from maghub.llm.registry import ModelRegistry
 from maghub.paths import conversation_files_dir
 from maghub.store.database import Database
-from maghub.store.repositories.conversations import ConversationRepository, message_to_row, row_to_message
-from maghub.store.tables import ConversationRow, RoundRow, utcnow
+from maghub.store.repositories.conversations import ConversationRepository, row_to_message
+from maghub.store.tables import ConversationRow, MessageRow, RoundRow, utcnow
 from maghub.timestamps import iso_utc
 
 Status = Literal["active", "deleted", "favorite"]
@@ -71,17 +72,20 @@ class ConversationService:
     async def list(
         self, user_id: str, *, statuses: Collection[str] | None = None, limit: int = 200, offset: int = 0
     ) -> ConversationPage:
-        async with self._db.read() as session:
-            rows, total = await ConversationRepository(session).list_for_user(
+        rows, total = await self._db.run_read(
+            lambda session: ConversationRepository(session).list_for_user(
                 user_id, statuses=statuses, limit=limit, offset=offset
             )
+        )
         return ConversationPage([summary_view(row) for row in rows], total)
 
     async def detail(self, conversation_id: str, user_id: str) -> dict[str, Any]:
-        async with self._db.read() as session:
+        def load(session: Session) -> tuple[ConversationRow, list[tuple[RoundRow, list[MessageRow]]]]:
             repo = ConversationRepository(session)
-            row = require_owner(await repo.get(conversation_id), conversation_id, user_id)
-            rounds = await repo.rounds_with_messages(conversation_id)
+            row = require_owner(repo.get(conversation_id), conversation_id, user_id)
+            return row, repo.rounds_with_messages(conversation_id)
+
+        row, rounds = await self._db.run_read(load)
         details = dict(row.details)
         view = summary_view(row)
         view.update(
@@ -94,34 +98,32 @@ class ConversationService:
         return {**details, **view}
 
     async def set_status(self, conversation_id: str, user_id: str, status: Status) -> None:
-        async with self._db.write() as session:
-            row = require_owner(await ConversationRepository(session).get(conversation_id), conversation_id, user_id)
+        def change(session: Session) -> None:
+            row = require_owner(ConversationRepository(session).get(conversation_id), conversation_id, user_id)
             row.status = status
             row.updated_at = utcnow()
+
+        await self._db.run_write(change)
 
     async def set_title(self, conversation_id: str, user_id: str, title: str) -> str:
         title = title.strip()
         if not title:
             raise InvalidInputError("title is empty: send the new title (at most 100 characters).")
-        async with self._db.write() as session:
-            row = await self._editable(session, conversation_id, user_id)
-            row.title = title
-            row.updated_at = utcnow()
+        await self._edit(conversation_id, user_id, title=title)
         return title
 
     async def set_tags(self, conversation_id: str, user_id: str, tags: list[str]) -> list[str]:
-        async with self._db.write() as session:
-            row = await self._editable(session, conversation_id, user_id)
-            row.tags = tags
-            row.updated_at = utcnow()
+        await self._edit(conversation_id, user_id, tags=tags)
         return tags
 
     async def delete_permanently(self, conversation_id: str, user_id: str) -> None:
         """Delete the conversation, every round and message, and every file it produced."""
-        async with self._db.write() as session:
+        def delete(session: Session) -> None:
             repo = ConversationRepository(session)
-            await self._owned_for_change(repo, conversation_id, user_id)
-            await repo.delete(conversation_id)
+            self._owned_for_change(repo, conversation_id, user_id)
+            repo.delete(conversation_id)
+
+        await self._db.run_write(delete)
         files = conversation_files_dir(self._data_dir, conversation_id)
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(files, ignore_errors=True))
 
@@ -134,14 +136,17 @@ class ConversationService:
         if compact_type == "precise" and llm is None:
             raise InvalidInputError("model_name is required for a precise compaction: it writes the summaries.")
         async with self._locks.hold(conversation_id):
-            async with self._db.read() as session:
+
+            def load(session: Session) -> list[tuple[RoundRow, list[MessageRow]]]:
                 repo = ConversationRepository(session)
-                row = await self._owned_for_change(repo, conversation_id, user_id)
+                row = self._owned_for_change(repo, conversation_id, user_id)
                 if row.type != "chat":
                     raise ConflictError(
                         f"Conversation '{conversation_id}' is a {row.type} conversation; only chats can be compacted."
                     )
-                stored = await repo.rounds_with_messages(conversation_id)
+                return repo.rounds_with_messages(conversation_id)
+
+            stored = await self._db.run_read(load)
             rounds = [[row_to_message(message) for message in messages] for _round, messages in stored]
             if llm is None:
                 result = brutal_compact(rounds)
@@ -154,40 +159,37 @@ class ConversationService:
         return result
 
     async def _replace_rounds(self, conversation_id: str, result: CompactionResult, compact_type: str) -> None:
-        async with self._db.write() as session:
+        def replace(session: Session) -> None:
             repo = ConversationRepository(session)
-            row = await repo.get(conversation_id, for_update=True)
+            row = repo.get(conversation_id, for_update=True)
             if row is None:
                 raise NotFoundError(f"Conversation '{conversation_id}' was deleted during the compaction.")
-            await repo.delete_rounds(conversation_id)
+            repo.delete_rounds(conversation_id)
             for number, messages in enumerate(result.rounds, start=1):
-                round_row = RoundRow(
-                    conversation_id=conversation_id,
-                    number=number,
-                    status="completed",
-                    details={"compacted": compact_type},
-                )
-                session.add(round_row)
-                await session.flush()
-                for position, message in enumerate(messages):
-                    message_row = message_to_row(message)
-                    message_row.conversation_id = conversation_id
-                    message_row.round_id = round_row.id
-                    message_row.position = position
-                    session.add(message_row)
+                round_id = repo.insert_round(conversation_id, number, {"compacted": compact_type}, status="completed")
+                repo.insert_messages(conversation_id, round_id, 0, messages)
             row.round_count = len(result.rounds)
             if result.usage.total_tokens:
                 add_auxiliary_usage(row, result.usage)
             row.updated_at = utcnow()
 
-    async def _editable(self, session: Any, conversation_id: str, user_id: str) -> ConversationRow:
-        row = require_owner(await ConversationRepository(session).get(conversation_id), conversation_id, user_id)
-        require_not_in_trash(row)
-        return row
+        await self._db.run_write(replace)
+
+    async def _edit(self, conversation_id: str, user_id: str, **changes: Any) -> None:
+        """Set ``changes`` on a conversation that is the user's and not in the trash."""
+
+        def edit(session: Session) -> None:
+            row = require_owner(ConversationRepository(session).get(conversation_id), conversation_id, user_id)
+            require_not_in_trash(row)
+            for name, value in changes.items():
+                setattr(row, name, value)
+            row.updated_at = utcnow()
+
+        await self._db.run_write(edit)
 
     @staticmethod
-    async def _owned_for_change(repo: ConversationRepository, conversation_id: str, user_id: str) -> ConversationRow:
-        row = await repo.get(conversation_id, for_update=True)
+    def _owned_for_change(repo: ConversationRepository, conversation_id: str, user_id: str) -> ConversationRow:
+        row = repo.get(conversation_id, for_update=True)
         if row is None:
             raise NotFoundError(f"Conversation '{conversation_id}' does not exist.")
         if row.user_id != user_id:

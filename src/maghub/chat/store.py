@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from maghub.chat.titles import TitleAndTags
 from maghub.errors import ConflictError, ForbiddenError, NotFoundError
@@ -68,40 +69,45 @@ class ChatStore:
 
     async def check_access(self, conversation_id: str, user_id: str) -> None:
         """Fail early, before any streaming starts, if the id names someone else's or a non-chat conversation."""
-        async with self._db.read() as session:
-            row = await ConversationRepository(session).get(conversation_id)
-        _check_usable(row, conversation_id, user_id)
+
+        def check(session: Session) -> None:
+            _check_usable(ConversationRepository(session).get(conversation_id), conversation_id, user_id)
+
+        await self._db.run_read(check)
 
     async def load_history(self, conversation_id: str, user_id: str) -> History:
-        async with self._db.read() as session:
+        def load(session: Session) -> History:
             repo = ConversationRepository(session)
-            row = await repo.get(conversation_id)
+            row = repo.get(conversation_id)
             _check_usable(row, conversation_id, user_id)
             if row is None:
                 return History(exists=False, messages=[], next_round=1)
             messages = [
                 history_message(row_to_message(message))
-                for _round, messages in await repo.rounds_with_messages(conversation_id)
+                for _round, messages in repo.rounds_with_messages(conversation_id)
                 for message in messages
                 if message.role != "system"
             ]
             return History(exists=True, messages=messages, next_round=row.round_count + 1)
+
+        return await self._db.run_read(load)
 
     async def open_round(
         self, conversation_id: str, user_id: str, history: History, user_message: dict[str, Any]
     ) -> OpenRound:
         """Store the new round with the user's message (status ``running``), creating the
         conversation if ``history`` says it is new. The caller holds the conversation's lock."""
+
+        def open_(session: Session) -> OpenRound:
+            repo = ConversationRepository(session)
+            if not history.exists:
+                repo.insert_conversation(conversation_id, user_id, "chat", DEFAULT_TITLE)
+            round_id = repo.insert_round(conversation_id, history.next_round)
+            repo.insert_message(conversation_id, round_id, 0, user_message)
+            return OpenRound(conversation_id, round_id, history.next_round, next_position=1)
+
         try:
-            async with self._db.write() as session:
-                repo = ConversationRepository(session)
-                if not history.exists:
-                    await repo.insert_conversation(conversation_id, user_id, "chat", DEFAULT_TITLE)
-                round_id = await repo.insert_round(conversation_id, history.next_round)
-                opened = OpenRound(conversation_id, round_id, history.next_round)
-                await repo.insert_message(conversation_id, round_id, 0, user_message)
-                opened.next_position = 1
-                return opened
+            return await self._db.run_write(open_)
         except IntegrityError as exc:
             raise _gone(conversation_id) from exc
 
@@ -117,33 +123,34 @@ class ChatStore:
     ) -> None:
         """Append ``message`` (and add its call's ``usage``; end the round when ``status`` is given;
         store a generated title in the same transaction when there is one)."""
+
+        def append_(session: Session) -> None:
+            repo = ConversationRepository(session)
+            repo.insert_message(opened.conversation_id, opened.round_id, opened.next_position, message)
+            repo.record_progress(opened.conversation_id, opened.round_id, usage=usage, status=status, error=error)
+            if naming is not None:
+                _apply_naming(session, opened.conversation_id, naming)
+
         try:
-            async with self._db.write() as session:
-                repo = ConversationRepository(session)
-                await repo.insert_message(opened.conversation_id, opened.round_id, opened.next_position, message)
-                await repo.record_progress(
-                    opened.conversation_id, opened.round_id, usage=usage, status=status, error=error
-                )
-                if naming is not None:
-                    await _apply_naming(session, opened.conversation_id, naming)
+            await self._db.run_write(append_)
         except IntegrityError as exc:
             raise _gone(opened.conversation_id) from exc
         opened.next_position += 1
 
     async def finish(self, opened: OpenRound, status: str, error: str | None = None) -> None:
-        async with self._db.write() as session:
-            await ConversationRepository(session).record_progress(
+        await self._db.run_write(
+            lambda session: ConversationRepository(session).record_progress(
                 opened.conversation_id, opened.round_id, status=status, error=error
             )
+        )
 
     async def set_title_and_tags(self, conversation_id: str, naming: TitleAndTags) -> None:
-        async with self._db.write() as session:
-            await _apply_naming(session, conversation_id, naming)
+        await self._db.run_write(lambda session: _apply_naming(session, conversation_id, naming))
 
 
-async def _apply_naming(session: Any, conversation_id: str, naming: TitleAndTags) -> None:
+def _apply_naming(session: Session, conversation_id: str, naming: TitleAndTags) -> None:
     """A generated title and tags, unless the user has set their own meanwhile."""
-    row = await ConversationRepository(session).get(conversation_id, for_update=True)
+    row = ConversationRepository(session).get(conversation_id, for_update=True)
     if row is None:
         return
     if naming.title and row.title == DEFAULT_TITLE:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from maghub.llm.types import Usage
 from maghub.store.database import Database
@@ -51,21 +52,23 @@ class RunStore:
         self._db = database
 
     async def load(self, conversation_id: str) -> StoredRun | None:
-        async with self._db.read() as session:
+        def load(session: Session) -> StoredRun | None:
             repo = ConversationRepository(session)
-            row = await repo.get(conversation_id)
+            row = repo.get(conversation_id)
             if row is None:
                 return None
             rounds = [
                 StoredRound(r.number, r.status, dict(r.details), [row_to_message(m) for m in messages], r.error)
-                for r, messages in await repo.rounds_with_messages(conversation_id)
+                for r, messages in repo.rounds_with_messages(conversation_id)
             ]
-        return StoredRun(row, rounds)
+            return StoredRun(row, rounds)
+
+        return await self._db.run_read(load)
 
     async def create(self, conversation_id: str, user_id: str, graph_name: str, input_text: str) -> None:
         title = f"{graph_name}: {input_text.strip().splitlines()[0][:60]}" if input_text.strip() else graph_name
-        async with self._db.write() as session:
-            await ConversationRepository(session).insert_conversation(
+        await self._db.run_write(
+            lambda session: ConversationRepository(session).insert_conversation(
                 conversation_id,
                 user_id,
                 "graph",
@@ -73,15 +76,17 @@ class RunStore:
                 tags=["Agent graph"],
                 details={"graph_name": graph_name, "turn": 0, "run_status": "running"},
             )
+        )
 
     async def start_turn(self, conversation_id: str, turn: int, number: int, input_text: str) -> None:
         """Record a new turn: the run's input as the turn's ``start`` round."""
         details = {"node_name": START_NODE, "level": 0, "turn": turn, "kind": START_NODE}
-        async with self._db.write() as session:
+
+        def start(session: Session) -> None:
             repo = ConversationRepository(session)
-            round_id = await repo.insert_round(conversation_id, number, details, status="completed")
-            await repo.insert_message(conversation_id, round_id, 0, {"role": "user", "content": input_text})
-            await self._update_details(
+            round_id = repo.insert_round(conversation_id, number, details, status="completed")
+            repo.insert_message(conversation_id, round_id, 0, {"role": "user", "content": input_text})
+            _update_details(
                 session,
                 conversation_id,
                 turn=turn,
@@ -91,26 +96,35 @@ class RunStore:
                 error=None,
             )
 
+        await self._db.run_write(start)
+
     async def begin_node(
         self, conversation_id: str, number: int, details: dict[str, Any], messages: list[dict[str, Any]]
     ) -> OpenRound:
-        async with self._db.write() as session:
+        def begin(session: Session) -> OpenRound:
             repo = ConversationRepository(session)
-            round_id = await repo.insert_round(conversation_id, number, details)
-            await repo.insert_messages(conversation_id, round_id, 0, messages)
-        return OpenRound(conversation_id, round_id, number, next_position=len(messages))
+            round_id = repo.insert_round(conversation_id, number, details)
+            repo.insert_messages(conversation_id, round_id, 0, messages)
+            return OpenRound(conversation_id, round_id, number, next_position=len(messages))
+
+        return await self._db.run_write(begin)
 
     async def record_node(self, conversation_id: str, number: int, details: dict[str, Any]) -> None:
         """A node execution that was over as soon as it began (a pass-through node): one completed round."""
-        async with self._db.write() as session:
-            await ConversationRepository(session).insert_round(conversation_id, number, details, status="completed")
+        await self._db.run_write(
+            lambda session: ConversationRepository(session).insert_round(
+                conversation_id, number, details, status="completed"
+            )
+        )
 
     async def append(self, opened: OpenRound, message: dict[str, Any], usage: Usage | None = None) -> None:
-        async with self._db.write() as session:
+        def append_(session: Session) -> None:
             repo = ConversationRepository(session)
-            await repo.insert_message(opened.conversation_id, opened.round_id, opened.next_position, message)
+            repo.insert_message(opened.conversation_id, opened.round_id, opened.next_position, message)
             if usage is not None:
-                await repo.record_progress(opened.conversation_id, opened.round_id, usage=usage)
+                repo.record_progress(opened.conversation_id, opened.round_id, usage=usage)
+
+        await self._db.run_write(append_)
         opened.next_position += 1
 
     async def end_node(
@@ -124,19 +138,22 @@ class RunStore:
         usage: Usage | None = None,
     ) -> None:
         """End the round; ``last`` is a final message (with its call's ``usage``) stored in the same transaction."""
-        async with self._db.write() as session:
+
+        def end(session: Session) -> None:
             repo = ConversationRepository(session)
             if last is not None:
-                await repo.insert_message(opened.conversation_id, opened.round_id, opened.next_position, last)
-            await repo.end_round(opened.conversation_id, opened.round_id, status, details, error, usage=usage)
+                repo.insert_message(opened.conversation_id, opened.round_id, opened.next_position, last)
+            repo.end_round(opened.conversation_id, opened.round_id, status, details, error, usage=usage)
+
+        await self._db.run_write(end)
         if last is not None:
             opened.next_position += 1
 
     async def finish(
         self, conversation_id: str, status: str, final_result: str | None, chain: list[list[str]], error: str | None
     ) -> None:
-        async with self._db.write() as session:
-            await self._update_details(
+        await self._db.run_write(
+            lambda session: _update_details(
                 session,
                 conversation_id,
                 run_status=status,
@@ -144,20 +161,24 @@ class RunStore:
                 execution_chain=chain,
                 error=error,
             )
+        )
 
     async def mark_interrupted(self, conversation_id: str, reason: str) -> None:
         """Rounds left running by a process that died are interrupted; so is the run."""
-        async with self._db.write() as session:
-            await session.execute(
+
+        def mark(session: Session) -> None:
+            session.execute(
                 update(RoundRow)
                 .where(RoundRow.conversation_id == conversation_id, RoundRow.status == "running")
                 .values(status="interrupted", error=reason, updated_at=utcnow())
             )
-            await self._update_details(session, conversation_id, run_status="interrupted", error=reason)
+            _update_details(session, conversation_id, run_status="interrupted", error=reason)
 
-    @staticmethod
-    async def _update_details(session: Any, conversation_id: str, **changes: Any) -> None:
-        row = await ConversationRepository(session).get(conversation_id, for_update=True)
-        if row is not None:
-            row.details = {**row.details, **changes}
-            row.updated_at = utcnow()
+        await self._db.run_write(mark)
+
+
+def _update_details(session: Session, conversation_id: str, **changes: Any) -> None:
+    row = ConversationRepository(session).get(conversation_id, for_update=True)
+    if row is not None:
+        row.details = {**row.details, **changes}
+        row.updated_at = utcnow()

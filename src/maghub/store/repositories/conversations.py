@@ -1,5 +1,8 @@
 """Conversations with their rounds and messages. Rounds and messages are only ever appended (and
-deleted with their conversation); callers own the session and so the transaction."""
+deleted with their conversation); callers own the session and so the transaction.
+
+Synchronous: conversations are the hot path of chat turns and graph nodes, so their reads and
+writes run as units of work (:meth:`Database.run_read`, :meth:`Database.run_write`)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from maghub.llm.types import Usage
 from maghub.store.tables import ConversationRow, MessageRow, RoundRow, utcnow
@@ -30,11 +33,6 @@ class OpenRound:
     next_position: int = 0
 
 
-def message_to_row(message: dict[str, Any]) -> MessageRow:
-    extra = {key: value for key, value in message.items() if key not in _MESSAGE_COLUMNS}
-    return MessageRow(**{key: message.get(key) for key in _MESSAGE_COLUMNS}, extra=extra)
-
-
 def row_to_message(row: MessageRow) -> dict[str, Any]:
     message: dict[str, Any] = {"role": row.role, "content": row.content}
     for key in ("reasoning_content", "tool_calls", "tool_call_id"):
@@ -44,27 +42,27 @@ def row_to_message(row: MessageRow) -> dict[str, Any]:
 
 
 class ConversationRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
-    async def get(self, conversation_id: str, *, for_update: bool = False) -> ConversationRow | None:
+    def get(self, conversation_id: str, *, for_update: bool = False) -> ConversationRow | None:
         query = select(ConversationRow).where(ConversationRow.id == conversation_id)
         if for_update:
             query = query.with_for_update()
-        return await self._session.scalar(query)
+        return self._session.scalar(query)
 
     def add(self, row: ConversationRow) -> None:
         self._session.add(row)
 
-    async def list_for_user(
+    def list_for_user(
         self, user_id: str, *, statuses: Collection[str] | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[Sequence[ConversationRow], int]:
         """The user's conversations, most recently updated first, and how many there are in all."""
         condition = ConversationRow.user_id == user_id
         if statuses is not None:
             condition = condition & ConversationRow.status.in_(list(statuses))
-        total = await self._session.scalar(select(func.count()).select_from(ConversationRow).where(condition))
-        rows = await self._session.scalars(
+        total = self._session.scalar(select(func.count()).select_from(ConversationRow).where(condition))
+        rows = self._session.scalars(
             select(ConversationRow)
             .where(condition)
             .order_by(ConversationRow.updated_at.desc(), ConversationRow.id)
@@ -73,47 +71,21 @@ class ConversationRepository:
         )
         return rows.all(), int(total or 0)
 
-    async def delete(self, conversation_id: str) -> bool:
+    def delete(self, conversation_id: str) -> bool:
         """Delete the conversation with every round and message (the foreign keys cascade)."""
-        result = await self._session.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
+        result = self._session.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
         return bool(result.rowcount)
 
-    async def start_round(self, conversation: ConversationRow, details: dict[str, Any] | None = None) -> RoundRow:
-        number = await self._session.scalar(
-            select(func.coalesce(func.max(RoundRow.number), 0)).where(RoundRow.conversation_id == conversation.id)
-        )
-        round_row = RoundRow(conversation_id=conversation.id, number=int(number or 0) + 1, details=details or {})
-        self._session.add(round_row)
-        conversation.round_count = round_row.number
-        conversation.updated_at = utcnow()
-        await self._session.flush()
-        return round_row
-
-    async def get_round(self, round_id: int) -> RoundRow | None:
-        return await self._session.get(RoundRow, round_id)
-
-    async def delete_rounds(self, conversation_id: str) -> None:
+    def delete_rounds(self, conversation_id: str) -> None:
         """Remove every round (and so every message) of a conversation, e.g. before a compaction
         writes its shorter history."""
-        await self._session.execute(delete(RoundRow).where(RoundRow.conversation_id == conversation_id))
-
-    async def append_message(self, round_row: RoundRow, message: dict[str, Any]) -> MessageRow:
-        position = await self._session.scalar(
-            select(func.count()).select_from(MessageRow).where(MessageRow.round_id == round_row.id)
-        )
-        row = message_to_row(message)
-        row.conversation_id = round_row.conversation_id
-        row.round_id = round_row.id
-        row.position = int(position or 0)
-        self._session.add(row)
-        round_row.updated_at = utcnow()
-        return row
+        self._session.execute(delete(RoundRow).where(RoundRow.conversation_id == conversation_id))
 
     # --- the hot path of running turns and graph nodes: plain statements, no reads before writes ---
     # Core statements on the tables: the ORM-enabled forms of the same INSERT/UPDATE cost about half
     # a millisecond more each on SQLite, and these run several times per LLM call.
 
-    async def insert_conversation(
+    def insert_conversation(
         self,
         conversation_id: str,
         user_id: str,
@@ -124,7 +96,7 @@ class ConversationRepository:
         details: dict[str, Any] | None = None,
     ) -> None:
         now = utcnow()
-        await self._session.execute(
+        self._session.execute(
             insert(ConversationRow).values(
                 id=conversation_id,
                 user_id=user_id,
@@ -142,12 +114,12 @@ class ConversationRepository:
             )
         )
 
-    async def insert_round(
+    def insert_round(
         self, conversation_id: str, number: int, details: dict[str, Any] | None = None, status: str = "running"
     ) -> int:
         """Add round ``number`` (the caller knows it: it holds the conversation) and count it."""
         now = utcnow()
-        round_id = await self._session.scalar(
+        round_id = self._session.scalar(
             insert(_ROUNDS)
             .values(
                 conversation_id=conversation_id,
@@ -162,17 +134,17 @@ class ConversationRepository:
             )
             .returning(_ROUNDS.c.id)
         )
-        await self._session.execute(
+        self._session.execute(
             update(_CONVERSATIONS)
             .where(_CONVERSATIONS.c.id == conversation_id)
             .values(round_count=number, updated_at=now)
         )
         return int(round_id)
 
-    async def insert_message(self, conversation_id: str, round_id: int, position: int, message: dict[str, Any]) -> None:
-        await self.insert_messages(conversation_id, round_id, position, [message])
+    def insert_message(self, conversation_id: str, round_id: int, position: int, message: dict[str, Any]) -> None:
+        self.insert_messages(conversation_id, round_id, position, [message])
 
-    async def insert_messages(
+    def insert_messages(
         self, conversation_id: str, round_id: int, first_position: int, messages: Sequence[dict[str, Any]]
     ) -> None:
         """Append ``messages`` at ``first_position`` onwards, in one statement."""
@@ -190,9 +162,9 @@ class ConversationRepository:
             }
             for offset, message in enumerate(messages)
         ]
-        await self._session.execute(insert(_MESSAGES), rows)
+        self._session.execute(insert(_MESSAGES), rows)
 
-    async def record_progress(
+    def record_progress(
         self,
         conversation_id: str,
         round_id: int,
@@ -203,9 +175,9 @@ class ConversationRepository:
     ) -> None:
         """Add ``usage`` to the round and the conversation, set the round's status, touch both."""
         changes: dict[str, Any] = {} if status is None else {"status": status, "error": error}
-        await self._update_round(conversation_id, round_id, changes, usage)
+        self._update_round(conversation_id, round_id, changes, usage)
 
-    async def end_round(
+    def end_round(
         self,
         conversation_id: str,
         round_id: int,
@@ -218,9 +190,9 @@ class ConversationRepository:
         """Set a finished round's status and its full ``details`` (the caller has them in memory),
         adding ``usage`` (of a last LLM call stored with the end) to the round and the conversation."""
         changes = {"status": status, "details": details, "error": error}
-        await self._update_round(conversation_id, round_id, changes, usage)
+        self._update_round(conversation_id, round_id, changes, usage)
 
-    async def _update_round(
+    def _update_round(
         self, conversation_id: str, round_id: int, changes: dict[str, Any], usage: Usage | None
     ) -> None:
         """Apply ``changes`` to the round, add ``usage`` to it and its conversation, touch both."""
@@ -231,19 +203,19 @@ class ConversationRepository:
             for key, value in usage.to_dict().items():
                 round_values[key] = _ROUNDS.c[key] + value
                 conversation_values[key] = _CONVERSATIONS.c[key] + value
-        await self._session.execute(update(_ROUNDS).where(_ROUNDS.c.id == round_id).values(**round_values))
-        await self._session.execute(
+        self._session.execute(update(_ROUNDS).where(_ROUNDS.c.id == round_id).values(**round_values))
+        self._session.execute(
             update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == conversation_id).values(**conversation_values)
         )
 
-    async def rounds_with_messages(self, conversation_id: str) -> list[tuple[RoundRow, list[MessageRow]]]:
+    def rounds_with_messages(self, conversation_id: str) -> list[tuple[RoundRow, list[MessageRow]]]:
         rounds = (
-            await self._session.scalars(
+            self._session.scalars(
                 select(RoundRow).where(RoundRow.conversation_id == conversation_id).order_by(RoundRow.number)
             )
         ).all()
         messages = (
-            await self._session.scalars(
+            self._session.scalars(
                 select(MessageRow)
                 .where(MessageRow.conversation_id == conversation_id)
                 .order_by(MessageRow.round_id, MessageRow.position)
