@@ -11,6 +11,9 @@
    (relay only) and for stored chats (each also persisted and given a generated title, which
    doubles the LLM calls).
 
+The scripted LLM echoes prompts, which would make every title reply as long as the title prompt;
+it is told to answer title prompts as a model does, with a title and tags.
+
     uv run python bench/chat_stream.py [--n 200] [--concurrency 100]
 """
 
@@ -34,6 +37,10 @@ PROMPT = "Say hello to the benchmark."
 MODEL_ID = "scripted-model"
 CONCURRENCY_TARGET_S = 1.5
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+TITLE_RULE = {
+    "last_user_contains": "Write a concise title",
+    "content": "<title>Greeting the benchmark</title>\n<tags>greeting,benchmark</tags>",
+}
 
 
 async def first_token_and_end(http: httpx2.AsyncClient, url: str, body: dict) -> tuple[float, float, int]:
@@ -78,6 +85,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def with_maghub(llm_url: str, run) -> None:
+    async with httpx2.AsyncClient(timeout=10) as http:
+        (await http.post(llm_url.removesuffix("/v1") + "/_scripted/rules", json=TITLE_RULE)).raise_for_status()
     with tempfile.TemporaryDirectory() as tmp:
         maghub = MaghubProcess(Path(tmp) / "data", "--log-level", "warning")
         try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import aclosing
 
+from maghub.errors import NotFoundError
 from maghub.llm.types import FinalEvent
 from maghub.testing.harness import RunningMaghub
 from maghub.testing.scripted_llm import ScriptedLLM
@@ -58,3 +60,18 @@ async def test_stored_model_is_called_with_its_key_and_params(maghub: RunningMag
     await final_of(maghub, "local/scripted")
     assert llm.requests[-1].body["temperature"] == 1.1
     assert llm.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+
+
+async def test_calls_that_arrive_together_share_one_configuration_read(maghub: RunningMaghub, llm: ScriptedLLM) -> None:
+    body = {"name": "burst", "base_url": llm.base_url, "api_key": KEY, "model": "scripted-model"}
+    assert (await maghub.client.post("/models", json=body)).status_code == 200
+    models = maghub.runtime.models
+
+    configs = await asyncio.gather(*(models.get_config("burst") for _ in range(20)))
+
+    assert all(config is configs[0] for config in configs)  # one read, shared (not 20 reads and decryptions)
+    missing = await asyncio.gather(*(models.get_config("nope") for _ in range(3)), return_exceptions=True)
+    assert all(isinstance(error, NotFoundError) and "does not exist" in str(error) for error in missing)
+    # A change made meanwhile is not hidden by the shared read.
+    assert (await maghub.client.put("/models/burst", json={**body, "temperature": 0.7})).status_code == 200
+    assert (await models.get_config("burst")).temperature == 0.7

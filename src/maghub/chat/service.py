@@ -39,7 +39,7 @@ from maghub.agent import (
     run_agent,
 )
 from maghub.chat.locks import KeyedLocks
-from maghub.chat.store import ChatStore
+from maghub.chat.store import ChatStore, History
 from maghub.chat.titles import TitleAndTags, generate_title_and_tags
 from maghub.errors import InvalidInputError, MaghubError
 from maghub.lifecycle import ActivityTracker
@@ -117,12 +117,16 @@ class ChatService:
         for name in servers:
             if name not in configured:
                 raise UnknownServerError(name)
+        history: _ReadHistory | None = None
         if request.conversation_id is not None:
             if not request.conversation_id.strip():
                 raise InvalidInputError("conversation_id is blank: send an id, or null for a temporary chat.")
-            await self.store.check_access(request.conversation_id, request.user_id)
+            # Read once, before streaming starts: it checks the id, and the turn reuses it when no
+            # other turn ran on the conversation meanwhile.
+            reading = self.locks.now()
+            history = _ReadHistory(reading, await self.store.load_history(request.conversation_id, request.user_id))
         system = (request.system_prompt or "").strip()
-        return ChatTurn(self, request, llm, prompt, system, servers)
+        return ChatTurn(self, request, llm, prompt, system, servers, history)
 
     async def tools_for(self, servers: list[str]) -> tuple[MCPToolSet, list[str]]:
         """The servers' tools, connecting enabled servers that are idle (as the original did), and
@@ -174,11 +178,26 @@ class _Unfinished:
         return messages
 
 
+@dataclass(frozen=True)
+class _ReadHistory:
+    clock: int
+    """:meth:`KeyedLocks.now` before the history was read."""
+    history: History
+
+
 class ChatTurn:
     def __init__(
-        self, service: ChatService, request: ChatRequest, llm: LLMClient, prompt: str, system: str, servers: list[str]
+        self,
+        service: ChatService,
+        request: ChatRequest,
+        llm: LLMClient,
+        prompt: str,
+        system: str,
+        servers: list[str],
+        history: _ReadHistory | None = None,
     ) -> None:
         self.request = request
+        self._read_history = history
         self.user_message = {"role": "user", "content": prompt}
         self.system_message = {"role": "system", "content": system} if system else None
         self._service = service
@@ -209,7 +228,7 @@ class ChatTurn:
 
     async def _persistent(self, conversation_id: str, toolset: MCPToolSet) -> AsyncGenerator[ChatEvent, None]:
         store = self._service.store
-        history = await store.load_history(conversation_id, self.request.user_id)
+        history = await self._history(conversation_id)
         # The round is written while the model already reads the prompt: the first token does not
         # wait for the database. Every later write waits for this one.
         opening = asyncio.create_task(
@@ -231,6 +250,14 @@ class ChatTurn:
             with anyio.CancelScope(shield=True):
                 await writer.close(unfinished)
                 await writer.store_title(TITLE_WAIT_SECONDS if writer.status == "completed" else 0)
+
+    async def _history(self, conversation_id: str) -> History:
+        """The history read by :meth:`ChatService.start`, or read again if another turn (or a
+        compaction) held the conversation since. Call it holding the conversation's lock."""
+        read = self._read_history
+        if read is not None and not self._service.locks.released_since(conversation_id, read.clock):
+            return read.history
+        return await self._service.store.load_history(conversation_id, self.request.user_id)
 
     async def _title(self) -> TitleAndTags:
         generated = await generate_title_and_tags(self._llm, [self.user_message])

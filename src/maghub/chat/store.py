@@ -67,15 +67,10 @@ class ChatStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def check_access(self, conversation_id: str, user_id: str) -> None:
-        """Fail early, before any streaming starts, if the id names someone else's or a non-chat conversation."""
-
-        def check(session: Session) -> None:
-            _check_usable(ConversationRepository(session).get(conversation_id), conversation_id, user_id)
-
-        await self._db.run_read(check)
-
     async def load_history(self, conversation_id: str, user_id: str) -> History:
+        """The conversation's history, after checking that it is the user's chat and usable; fails
+        early, before any streaming starts, for someone else's, a non-chat or a trashed conversation."""
+
         def load(session: Session) -> History:
             repo = ConversationRepository(session)
             row = repo.get(conversation_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,9 @@ class ModelRegistry:
         # Every chat turn and graph node needs its model's config: reading and decrypting it from
         # the database each time would cost more than the rest of starting the call.
         self._recent: dict[str, tuple[float, ModelConfig]] = {}
+        # One read per model at a time: a burst of calls after the cache expired shares it.
+        self._loading: dict[str, asyncio.Future[ModelConfig]] = {}
+        self._changes = 0  # counts updates and deletes, so a read that raced one is not cached
 
     async def list_masked(self) -> list[dict[str, Any]]:
         async with self._db.read() as session:
@@ -52,9 +56,24 @@ class ModelRegistry:
         cached = self._recent.get(name)
         if cached is not None and time.monotonic() - cached[0] < CONFIG_CACHE_SECONDS:
             return cached[1]
+        loading = self._loading.get(name)
+        if loading is None:
+            loading = self._loading[name] = asyncio.ensure_future(self._load_config(name))
+            loading.add_done_callback(lambda done: self._loaded(name, done))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, name: str, done: asyncio.Future[ModelConfig]) -> None:
+        if self._loading.get(name) is done:
+            del self._loading[name]
+        if not done.cancelled():
+            done.exception()  # retrieved: a caller that went away must not leave it "never retrieved"
+
+    async def _load_config(self, name: str) -> ModelConfig:
+        changes = self._changes
         async with self._db.read() as session:
             config = self._to_config(await self._require(ModelRepository(session), name))
-        self._recent[name] = (time.monotonic(), config)
+        if changes == self._changes:
+            self._recent[name] = (time.monotonic(), config)
         return config
 
     async def create(self, config: ModelConfig) -> None:
@@ -87,7 +106,7 @@ class ModelRegistry:
                 row.updated_at = utcnow()
         except IntegrityError as exc:
             raise self._name_taken(config.name) from exc
-        self._recent.pop(name, None)
+        self._forget(name)
         if config.name != name:
             self._clients.discard(name)
 
@@ -95,7 +114,7 @@ class ModelRegistry:
         async with self._db.write() as session:
             if not await ModelRepository(session).delete(name):
                 raise self._not_found(name)
-        self._recent.pop(name, None)
+        self._forget(name)
         self._clients.discard(name)
 
     async def client(self, name: str) -> LLMClient:
@@ -116,6 +135,11 @@ class ModelRegistry:
         row.model = config.model
         row.api_key_encrypted = self._secrets.encrypt(api_key) if api_key else ""
         row.params = config.model_dump(mode="json", exclude=set(_COLUMNS))
+
+    def _forget(self, name: str) -> None:
+        self._changes += 1
+        self._recent.pop(name, None)
+        self._loading.pop(name, None)
 
     def _to_config(self, row: ModelRow) -> ModelConfig:
         api_key = self._secrets.decrypt(row.api_key_encrypted) if row.api_key_encrypted else ""
