@@ -3,6 +3,8 @@ there is nothing to do), conversations are append-only and delete completely."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC
@@ -128,6 +130,24 @@ async def test_a_unit_of_work_that_fails_leaves_nothing_behind(database: Databas
     with pytest.raises(LookupError, match="stop here"):
         await database.run_write(half_then_fail)
     assert await database.run_read(lambda session: ConversationRepository(session).get("half")) is None
+
+
+async def test_a_failing_unit_among_concurrent_ones_fails_alone(database: Database) -> None:
+    def create(session: Session, number: int) -> str:
+        if number == 3:
+            ConversationRepository(session).insert_conversation("c3", "u1", "chat", "t")
+            raise LookupError("unit 3 fails after writing")
+        ConversationRepository(session).insert_conversation(f"c{number}", "u1", "chat", "t")
+        return f"c{number}"
+
+    outcomes = await asyncio.gather(
+        *(database.run_write(functools.partial(create, number=n)) for n in range(8)), return_exceptions=True
+    )
+
+    assert isinstance(outcomes[3], LookupError)
+    assert [o for i, o in enumerate(outcomes) if i != 3] == [f"c{n}" for n in range(8) if n != 3]
+    rows, total = await database.run_read(lambda session: ConversationRepository(session).list_for_user("u1"))
+    assert total == 7 and "c3" not in {row.id for row in rows}
 
 
 async def test_units_of_work_and_session_writes_see_each_other(database: Database) -> None:

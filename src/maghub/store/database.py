@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager, nullcontext, suppress
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, text
@@ -22,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 SQLITE_READER_THREADS = 4
+SQLITE_WRITE_BATCH = 64  # units of work committed together at most
 
 T = TypeVar("T")
 
@@ -99,12 +103,15 @@ class Database:
             return await session.run_sync(work)
 
     async def run_write(self, work: Callable[[Session], T]) -> T:
-        """``work(session)`` in one transaction, committed when it returns, rolled back when it raises."""
-        async with self._write_lock or nullcontext():
-            if self._threaded is not None:
-                return await self._threaded.run(work, write=True)
-            async with self._writer() as session, session.begin():
-                return await session.run_sync(work)
+        """``work(session)`` in a transaction, committed when it returns, rolled back when it raises.
+
+        On SQLite, units queued together are committed together, each in a savepoint; they do not
+        take the lock of :meth:`write` (SQLite's own lock keeps the two kinds of writers apart,
+        and :meth:`write` is for rare changes)."""
+        if self._threaded is not None:
+            return await self._threaded.run(work, write=True)
+        async with self._writer() as session, session.begin():
+            return await session.run_sync(work)
 
     async def check_connection(self) -> None:
         try:
@@ -128,9 +135,13 @@ class Database:
 
 
 class _ThreadedSQLite:
-    """The same SQLite file through the standard driver, for units of work run in threads: one
-    writer thread (writes are serialised anyway) and a few reader threads (WAL lets them read
-    while a write is going on)."""
+    """The same SQLite file through the standard driver, for units of work run in threads: a few
+    reader threads (WAL lets them read while a write is going on) and one writer thread.
+
+    The writer commits what is queued together (group commit): each unit in a savepoint of its
+    own, so that one that fails is rolled back alone, and all in one transaction, whose commit and
+    wake-up of the event loop they share. Under load this turns many small transactions, each a
+    round trip between the event loop and the thread, into a few."""
 
     def __init__(self, url: URL) -> None:
         self.engine = create_engine(
@@ -139,27 +150,85 @@ class _ThreadedSQLite:
         _configure_sqlite(self.engine)
         self._readers = sessionmaker(self.engine, expire_on_commit=False)
         self._writers = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
-        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="maghub-sqlite-write")
         self._read_threads = ThreadPoolExecutor(SQLITE_READER_THREADS, thread_name_prefix="maghub-sqlite-read")
+        self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_queued, name="maghub-sqlite-write", daemon=True)
+        self._writer.start()
 
     async def run(self, work: Callable[[Session], T], *, write: bool) -> T:
         loop = asyncio.get_running_loop()
-        if write:
-            return await loop.run_in_executor(self._write_thread, self._write, work)
-        return await loop.run_in_executor(self._read_threads, self._read, work)
+        if not write:
+            return await loop.run_in_executor(self._read_threads, self._read, work)
+        done: asyncio.Future[T] = loop.create_future()
+        self._writes.put(_Write(work, done))
+        return await done
 
     def _read(self, work: Callable[[Session], T]) -> T:
         with self._readers() as session:
             return work(session)
 
-    def _write(self, work: Callable[[Session], T]) -> T:
-        with self._writers() as session, session.begin():
-            return work(session)
+    def _write_queued(self) -> None:
+        while (first := self._writes.get()) is not None:
+            batch = [first]
+            stop = False
+            while len(batch) < SQLITE_WRITE_BATCH:
+                try:
+                    queued = self._writes.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is None:
+                    stop = True
+                    break
+                batch.append(queued)
+            _settle(self._commit(batch))
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Write]) -> list[tuple[_Write, Any, BaseException | None]]:
+        outcomes: list[tuple[_Write, Any, BaseException | None]] = []
+        try:
+            with self._writers() as session, session.begin():
+                for write in batch:
+                    try:
+                        with session.begin_nested():
+                            outcomes.append((write, write.work(session), None))
+                    except Exception as exc:  # noqa: BLE001  # this unit's own failure, delivered to its caller
+                        outcomes.append((write, None, exc))
+        except Exception as exc:  # noqa: BLE001  # the transaction as a whole failed: nothing of the batch is stored
+            return [(write, None, exc) for write in batch]
+        return outcomes
 
     def close(self) -> None:
-        self._write_thread.shutdown()
+        self._writes.put(None)
+        self._writer.join()
         self._read_threads.shutdown()
         self.engine.dispose()
+
+
+@dataclass
+class _Write:
+    work: Callable[[Session], Any]
+    done: asyncio.Future[Any]
+
+
+def _settle(outcomes: list[tuple[_Write, Any, BaseException | None]]) -> None:
+    """Hand the outcomes to the callers' event loops, one wake-up per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Write, Any, BaseException | None]]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].done.get_loop(), []).append(outcome)
+    for loop, settled in by_loop.items():
+        with suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_resolve, settled)
+
+
+def _resolve(outcomes: list[tuple[_Write, Any, BaseException | None]]) -> None:
+    for write, result, error in outcomes:
+        if write.done.cancelled():
+            continue
+        if error is None:
+            write.done.set_result(result)
+        else:
+            write.done.set_exception(error)
 
 
 def _is_memory_sqlite(url: URL) -> bool:
