@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 from graph_samples import graph, linear, node, subgraph
 
@@ -105,3 +106,27 @@ def test_import_and_export_round_trip(server: MaghubProcess, tmp_path: Path) -> 
     invalid = write(tmp_path / "invalid.json", linear("bad.name"))
     rejected = graph_cli("import", str(invalid), "--url", server.url)
     assert rejected.returncode == 2 and "the graph name must not contain ." in rejected.stderr
+
+
+def test_packages_export_and_import(server: MaghubProcess, tmp_path: Path) -> None:
+    leaf = write(tmp_path / "leaf.json", graph("pkg-leaf", node("L", ["start"], ["end"])))
+    top = write(
+        tmp_path / "top.json", graph("pkg-top", node("A", ["start"], ["S"]), subgraph("S", "pkg-leaf", ["A"], ["end"]))
+    )
+    for file in (leaf, top):
+        assert graph_cli("import", str(file), "--url", server.url).returncode == 0
+
+    package = tmp_path / "top.zip"
+    exported = graph_cli("export", "pkg-top", "-o", str(package), "--url", server.url)
+    assert exported.returncode == 0, exported.stderr
+    assert f"exported graph pkg-top as a package to {package}" in exported.stderr
+    no_file = graph_cli("export", "pkg-top", "--package", "--url", server.url)
+    assert no_file.returncode == 2 and "-o FILE.zip" in no_file.stderr
+
+    for name in ("pkg-top", "pkg-leaf"):
+        assert httpx2.delete(f"{server.url}/graphs/{name}").status_code == 200
+    imported = graph_cli("import", str(package), "--url", server.url)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.splitlines() == ["created graph pkg-top (version 1)", "  created subgraph pkg-leaf"]
+    refused = graph_cli("import", str(package), "--replace", "--url", server.url)
+    assert refused.returncode == 2 and "--replace does not apply to packages" in refused.stderr

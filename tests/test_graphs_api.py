@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -186,7 +187,10 @@ async def test_prompt_files_export_and_import_round_trip(maghub: RunningMaghub) 
     body = exported.json()
     assert body["graph"] == {**document, "readme": "# Styled", "prompt_files": {"style.md": "Be brief."}}
     path = Path(body["file_path"])
-    assert path.parent == maghub.settings.data_dir / "exports" and json.loads(path.read_text()) == body["graph"]
+    assert path == maghub.settings.data_dir / "exports" / "styled.zip"
+    with zipfile.ZipFile(path) as package:
+        assert json.loads(package.read("config.json")) == document
+        assert package.read("prompts/style.md") == b"Be brief."
 
     assert (await maghub.client.delete("/graphs/styled")).status_code == 200
     upload = {"file": ("styled.json", json.dumps(body["graph"]).encode(), "application/json")}

@@ -79,11 +79,18 @@ def validate(
 
 @app.command("import")
 def import_graph(
-    file: Annotated[Path, typer.Argument(help="A graph .json file (e.g. from `maghub graph export`).")],
-    replace: Annotated[bool, typer.Option("--replace", help="Replace a graph of the same name.")] = False,
+    file: Annotated[
+        Path, typer.Argument(help="A graph .json file (e.g. from `maghub graph export`) or a graph package .zip.")
+    ],
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a graph of the same name (.json only).")] = False,
     url: UrlOption = None,
 ) -> None:
-    """Import a graph file into a running maghub, with the prompt files next to it."""
+    """Import a graph file (with the prompt files next to it), or a package, into a running maghub."""
+    if file.suffix.lower() == ".zip":
+        if replace:
+            raise fail("--replace does not apply to packages: delete the graph first, then import the package")
+        _import_package(file, url)
+        return
     data, missing = _read(file)
     if replace:
         result = api_request(url, "POST", "/graphs", json=data)
@@ -96,24 +103,75 @@ def import_graph(
     out.print(f"{verb} graph [bold]{result['name']}[/] (version {result['version']})", highlight=False)
     for name in missing:
         err.print(f"[yellow]warning:[/] no prompt file '{name}' next to {file}", highlight=False)
-    for warning in result["warnings"]:
-        err.print(f"[yellow]warning:[/] {GraphProblem(**warning)}", highlight=False)
+    _print_warnings(result["warnings"])
+
+
+def _import_package(file: Path, url: str | None) -> None:
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror or exc}") from None
+    files = {"file": (file.name, data, "application/zip")}
+    result = api_request(url, "POST", "/graphs/import_package_from_file", files=files)
+    out.print(f"created graph [bold]{result['name']}[/] (version {result['version']})", highlight=False)
+    for label, key in (
+        ("created subgraph", "imported_subgraphs"),
+        ("kept existing subgraph", "skipped_subgraphs"),
+        ("added model", "added_models"),
+        ("kept existing model", "skipped_models"),
+        ("added MCP server", "added_servers"),
+        ("kept existing MCP server", "skipped_servers"),
+    ):
+        for name in result[key]:
+            out.print(f"  {label} [bold]{name}[/]", highlight=False)
+    for name in result["needs_api_key"]:
+        err.print(f"[yellow]to do:[/] model '{name}' has no API key; set it with PUT /models/{name}", highlight=False)
+    for secret in result["needs_secrets"]:
+        err.print(f"[yellow]to do:[/] {secret} is blank; fill it in", highlight=False)
+    _print_warnings(result["warnings"])
+
+
+def _print_warnings(warnings: list[dict[str, Any]]) -> None:
+    for warning in warnings:
+        problem = GraphProblem(warning["node"], warning["field"], warning["message"])
+        err.print(f"[yellow]warning:[/] {problem}", highlight=False)
 
 
 @app.command("export")
 def export_graph(
     name: Annotated[str, typer.Argument(help="The graph's name.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write here instead of stdout (a .zip name writes a package)."),
+    ] = None,
+    package: Annotated[
+        bool,
+        typer.Option(
+            "--package",
+            help="A .zip package: the graph, its subgraphs, prompt files, models, MCP servers (no secrets).",
+        ),
+    ] = False,
     url: UrlOption = None,
 ) -> None:
-    """Export a graph (configuration, written README, prompt files) as one JSON document."""
-    result = api_request(url, "GET", f"/graphs/{quote(name, safe='')}/export")
+    """Export a graph as one JSON document (configuration, written README, prompt files), or as a package."""
+    quoted = quote(name, safe="")
+    if package or (output is not None and output.suffix.lower() == ".zip"):
+        if output is None:
+            raise fail("a package is a zip file: name it with -o FILE.zip")
+        _write(output, api_request(url, "GET", f"/graphs/{quoted}/package", binary=True))
+        err.print(f"exported graph [bold]{name}[/] as a package to {output} (secrets left blank)", highlight=False)
+        return
+    result = api_request(url, "GET", f"/graphs/{quoted}/export")
     text = json.dumps(result["graph"], ensure_ascii=False, indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
         return
+    _write(output, text.encode("utf-8"))
+    err.print(f"exported graph [bold]{name}[/] to {output}", highlight=False)
+
+
+def _write(output: Path, data: bytes) -> None:
     try:
-        output.write_text(text, encoding="utf-8")
+        output.write_bytes(data)
     except OSError as exc:
         raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
-    err.print(f"exported graph [bold]{name}[/] to {output}", highlight=False)

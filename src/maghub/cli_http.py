@@ -26,8 +26,9 @@ def server_url(url: str | None) -> str:
     return listen_url(settings.host, settings.port)
 
 
-def api_request(url: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    """The JSON answer of ``method path``; any error response or connection failure exits with its message."""
+def api_request(url: str | None, method: str, path: str, *, binary: bool = False, **kwargs: Any) -> Any:
+    """The JSON answer of ``method path`` (``binary``: its bytes); any error response or connection
+    failure exits with its message."""
     base = server_url(url)
     try:
         response = httpx2.request(method, f"{base}{path}", timeout=120, **kwargs)
@@ -43,4 +44,4 @@ def api_request(url: str | None, method: str, path: str, **kwargs: Any) -> Any:
         if isinstance(detail, list):
             detail = "; ".join(f"{e.get('field', '')}: {e.get('msg', '')}" for e in detail)
         raise fail(f"{detail} (HTTP {response.status_code})")
-    return response.json()
+    return response.content if binary else response.json()

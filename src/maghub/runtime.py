@@ -17,6 +17,7 @@ from maghub.chat.service import ChatService
 from maghub.chat.store import ChatStore
 from maghub.errors import ConfigurationError
 from maghub.graphs.engine import EngineServices
+from maghub.graphs.package_transfer import GraphPackages
 from maghub.graphs.registry import GraphRegistry
 from maghub.graphs.run_store import RunStore
 from maghub.graphs.runs import RunManager
@@ -52,6 +53,7 @@ class Runtime:
     chat: ChatService
     conversations: ConversationService
     graphs: GraphRegistry
+    packages: GraphPackages
     runs: RunManager
     _resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
@@ -105,6 +107,7 @@ class Runtime:
             chat=chat,
             conversations=ConversationService(database, models, chat.locks, settings.data_dir),
             graphs=graphs,
+            packages=GraphPackages(graphs, models, mcp),
             runs=runs,
             _resources=resources,
         )

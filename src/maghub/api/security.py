@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from maghub.api.deps import RuntimeDep
 from maghub.auth.users import User
 from maghub.errors import AuthenticationError, ForbiddenError
+from maghub.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /api/auth/login")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -70,6 +71,11 @@ async def admin_in_auth_mode(runtime: RuntimeDep, user: TokenUser) -> User | Non
 async def token_in_auth_mode(runtime: RuntimeDep, user: TokenUser) -> User | None:
     """The hub's ``validate``: open in local mode (as the hub documents), a token in auth mode."""
     return _require(user) if runtime.settings.auth_enabled else user
+
+
+def may_configure(runtime: Runtime, user: User | None) -> bool:
+    """Whether the caller may add models and MCP servers: anyone in local mode, admins in auth mode."""
+    return not runtime.settings.auth_enabled or (user is not None and user.is_admin)
 
 
 SignedIn = Annotated[User, Depends(signed_in)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,13 @@ from maghub.errors import ConflictError, InvalidInputError, NotFoundError
 from maghub.graphs.compile import CompiledGraph, compile_graph
 from maghub.graphs.config import GraphConfig, GraphDocument, name_problem
 from maghub.graphs.readme import render_readme
-from maghub.graphs.validation import Catalog, GraphProblem, GraphValidationError, validate_document
+from maghub.graphs.validation import (
+    Catalog,
+    GraphProblem,
+    GraphValidationError,
+    ValidationReport,
+    validate_document,
+)
 from maghub.store.database import Database
 from maghub.store.repositories.graphs import GraphRepository
 from maghub.store.tables import GraphRow, utcnow
@@ -149,32 +156,16 @@ class GraphRegistry:
         prompt files come back as warnings. A ``readme`` or ``prompt_files`` key replaces what is stored;
         without one, the stored README and prompt files stay.
         """
-        models = await self._models.names()
-        servers = {server.name for server in await self._mcp.configs()}
+        models, servers = await self._known_names()
         stored_form = document.stored_form()
         try:
             async with self._lock, self._db.write() as session:
                 repo = GraphRepository(session)
                 rows = {row.name: row for row in await repo.list(for_update=True)}
                 row = rows.get(document.name)
-                if row is not None and create_only:
-                    raise ConflictError(
-                        f"A graph named '{document.name}' exists already. Rename one of them, "
-                        "or replace it with POST /graphs."
-                    )
-                if document.has_prompt_files:
-                    prompt_files: Iterable[str] = (document.prompt_files or {}).keys()
-                else:
-                    prompt_files = await repo.prompt_file_names(row.id) if row is not None else ()
-                catalog = Catalog(
-                    graphs={name: _references(other) for name, other in rows.items() if name != document.name},
-                    models=models,
-                    mcp_servers=servers,
-                    prompt_files=set(prompt_files),
+                report = await self._review(
+                    repo, rows, document, create_only, Catalog(models=models, mcp_servers=servers)
                 )
-                report = validate_document(document, catalog)
-                if report.errors:
-                    raise GraphValidationError(document.name, report.errors)
                 created = row is None
                 if row is None:
                     row = GraphRow(name=document.name, config=stored_form, version=1)
@@ -191,6 +182,76 @@ class GraphRegistry:
                 return SaveResult(document.name, row.version, created, report.warnings)
         except IntegrityError as exc:  # another process saved the same new name at the same moment
             raise ConflictError(f"Graph '{document.name}' was saved concurrently; send the request again.") from exc
+
+    async def check_new(
+        self, documents: Iterable[GraphDocument], *, models_added: Iterable[str] = (), servers_added: Iterable[str] = ()
+    ) -> None:
+        """Raise what :meth:`save` with ``create_only`` would for each of ``documents``, storing nothing.
+
+        The documents are checked as a set to be created together: they may use each other as
+        subgraphs, and the models and MCP servers named in ``models_added``/``servers_added`` count
+        as configured."""
+        pending = {document.name: document for document in documents}
+        models, servers = await self._known_names()
+        catalog = Catalog(models=models | set(models_added), mcp_servers=servers | set(servers_added))
+        async with self._db.read() as session:
+            repo = GraphRepository(session)
+            rows = {row.name: row for row in await repo.list()}
+            references = {name: _references(row) for name, row in rows.items()}
+            references.update({name: document.subgraph_names() for name, document in pending.items()})
+            for document in pending.values():
+                await self._review(repo, rows, document, True, catalog, references)
+
+    async def subgraph_closure(self, name: str) -> list[str]:
+        """The graphs ``name`` uses as subgraphs, directly or deeper, each once (``name`` left out)."""
+        async with self._db.read() as session:
+            rows = {row.name: row for row in await GraphRepository(session).list()}
+        if name not in rows:
+            raise _not_found(name)
+        found: list[str] = []
+        waiting = sorted(_references(rows[name]))
+        while waiting:
+            current = waiting.pop(0)
+            if current in found or current == name or current not in rows:
+                continue
+            found.append(current)
+            waiting += sorted(_references(rows[current]))
+        return found
+
+    async def _known_names(self) -> tuple[set[str], set[str]]:
+        return await self._models.names(), {server.name for server in await self._mcp.configs()}
+
+    async def _review(
+        self,
+        repo: GraphRepository,
+        rows: Mapping[str, GraphRow],
+        document: GraphDocument,
+        create_only: bool,
+        known: Catalog,
+        references: Mapping[str, Iterable[str]] | None = None,
+    ) -> ValidationReport:
+        """Validate ``document`` against the stored graphs (``references``: name → the graphs it uses,
+        when not only the stored ones count); every error raised at once."""
+        row = rows.get(document.name)
+        if row is not None and create_only:
+            raise ConflictError(
+                f"A graph named '{document.name}' exists already. Rename one of them, or replace it with POST /graphs."
+            )
+        if document.has_prompt_files:
+            prompt_files: Iterable[str] = (document.prompt_files or {}).keys()
+        else:
+            prompt_files = await repo.prompt_file_names(row.id) if row is not None else ()
+        if references is None:
+            references = {name: _references(other) for name, other in rows.items()}
+        catalog = dataclasses.replace(
+            known,
+            graphs={name: set(uses) for name, uses in references.items() if name != document.name},
+            prompt_files=set(prompt_files),
+        )
+        report = validate_document(document, catalog)
+        if report.errors:
+            raise GraphValidationError(document.name, report.errors)
+        return report
 
     async def delete(self, name: str, *, force: bool = False) -> list[str]:
         """Delete ``name``; returns the graphs that still refer to it as a subgraph (only with ``force``:

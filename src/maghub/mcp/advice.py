@@ -300,6 +300,12 @@ def _secret_warnings(args: Sequence[str]) -> list[Advice]:
     return warnings
 
 
+def find_secret_in_arg(arg: str, previous: str | None) -> str | None:
+    """The credential written in the command-line argument ``arg`` (``previous``: the one before it)."""
+    found = _find_secret(arg, previous)
+    return found[0] if found else None
+
+
 def _find_secret(arg: str, previous: str | None) -> tuple[str, str | None] | None:
     """The credential in ``arg`` and the flag it belongs to, if any."""
     if arg.startswith("-") and "=" in arg:

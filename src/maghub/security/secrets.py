@@ -88,7 +88,7 @@ def is_masked_or_blank(candidate: str | None, stored: str) -> bool:
 
 
 # Environment variables whose names say they hold a credential, and values that look like one.
-_SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|auth|credential|cookie|session|private|signature|dsn", re.I)
+_SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|auth|credential|cookie|session|private|signature|dsn", re.IGNORECASE)
 _TOKEN_LIKE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-.=+]{16,}$")
 # Headers safe to show; every other header value (Authorization, X-Api-Key, ...) is masked.
 _PUBLIC_HEADERS = frozenset({"accept", "accept-language", "content-type", "user-agent", "mcp-protocol-version"})
@@ -102,8 +102,12 @@ def mask_env(env: dict[str, str]) -> dict[str, str]:
     return {name: mask_secret(value) if is_secret_env(name, value) else value for name, value in env.items()}
 
 
+def is_public_header(name: str) -> bool:
+    return name.lower() in _PUBLIC_HEADERS
+
+
 def mask_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {name: value if name.lower() in _PUBLIC_HEADERS else mask_secret(value) for name, value in headers.items()}
+    return {name: value if is_public_header(name) else mask_secret(value) for name, value in headers.items()}
 
 
 def restore_masked(sent: dict[str, str], stored: dict[str, str]) -> dict[str, str]:

@@ -5,29 +5,33 @@ Differences from the original, by design: graphs are returned as submitted plus 
 answers ``version`` and ``warnings`` (unknown models, MCP servers, prompt files) and an invalid graph
 is a 400 whose ``problems`` list every ``{node, field, message}``; deleting a graph another one uses
 as a subgraph is a 409 unless ``?force=true``; a rename checks the new name and updates subgraph
-references. Zip packages (``import_package*``) are not supported yet.
+references. Zip packages (``import_package*``, and what ``export`` writes) are read in memory, never
+extracted, checked whole before anything is stored, and carry no secrets (see
+:mod:`maghub.graphs.package_transfer`); ``GET /graphs/{name}/package`` downloads one.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from maghub.api.deps import RuntimeDep
-from maghub.api.security import AdminInAuthMode
-from maghub.errors import InvalidInputError
+from maghub.api.security import AdminInAuthMode, TokenUser, may_configure
+from maghub.errors import InvalidInputError, NotFoundError
 from maghub.graphs.config import GraphDocument
 from maghub.graphs.documents import attach_prompt_files, parse_document, parse_document_text, read_document_file
 from maghub.graphs.mcp_export import generate_mcp_script
+from maghub.graphs.package_transfer import PackageImport
+from maghub.graphs.packages import GraphPackage, read_package
 from maghub.graphs.registry import SaveResult
 from maghub.graphs.validation import GraphProblem
 from maghub.runtime import Runtime
@@ -35,7 +39,8 @@ from maghub.runtime import Runtime
 router = APIRouter(tags=["graphs"])
 
 EXPORTS_FOLDER = "exports"
-UploadedGraph = File(description="A graph .json file (as `GET /graphs/{name}/export` writes it)")
+UploadedGraph = File(description="A graph .json file (the `graph` of `GET /graphs/{name}/export`)")
+UploadedPackage = File(description="A graph package .zip (as `GET /graphs/{name}/package` downloads it)")
 
 
 class ImportFromPath(BaseModel):
@@ -134,17 +139,67 @@ async def import_upload(runtime: RuntimeDep, file: UploadFile = UploadedGraph) -
     return _imported(result)
 
 
-@router.get("/graphs/{graph_name}/export", summary="Export a graph as JSON (also written to the data dir)")
+@router.post(
+    "/graphs/import_package",
+    summary="Import a graph package (.zip) from the server's disk (409 if the graph's name exists)",
+    dependencies=[AdminInAuthMode],
+)
+async def import_package_from_path(body: ImportFromPath, runtime: RuntimeDep) -> dict[str, Any]:
+    path = Path(body.file_path).expanduser()
+    if not path.is_absolute():
+        raise InvalidInputError(f"file_path must be an absolute path (got {body.file_path!r})")
+    if path.suffix.lower() != ".zip":
+        raise InvalidInputError(f"{path} is not a .zip file; import a graph package exported as .zip")
+    data = await anyio.to_thread.run_sync(_read_package_file, path, runtime.settings.max_body_bytes)
+    package = await anyio.to_thread.run_sync(_read_package, data, str(path), path.stem)
+    return _imported_package(await runtime.packages.import_package(package, may_configure=True))
+
+
+@router.post(
+    "/graphs/import_package_from_file",
+    summary="Import an uploaded graph package (.zip); adding its models and MCP servers needs an admin in auth mode",
+)
+async def import_package_upload(
+    runtime: RuntimeDep, user: TokenUser, file: UploadFile = UploadedPackage
+) -> dict[str, Any]:
+    name = file.filename or "the upload"
+    if not name.lower().endswith(".zip"):
+        raise InvalidInputError(f"'{name}' is not a .zip file; upload a graph package exported as .zip")
+    package = await anyio.to_thread.run_sync(_read_package, await file.read(), name, Path(name).stem)
+    result = await runtime.packages.import_package(package, may_configure=may_configure(runtime, user))
+    return _imported_package(result)
+
+
+@router.get("/graphs/{graph_name}/export", summary="Export a graph package (.zip, written to the data dir)")
 async def export_graph(graph_name: str, runtime: RuntimeDep) -> dict[str, Any]:
+    """``file_path`` is the package on the server's disk (as the original); ``GET /graphs/{name}/package``
+    downloads the same package, and ``graph`` is the graph as one JSON document."""
     document = await runtime.graphs.export_document(graph_name)
-    path = await anyio.to_thread.run_sync(_write_export, runtime, graph_name, document)
+    exported = await runtime.packages.export_package(graph_name)
+    path = await anyio.to_thread.run_sync(_write_export, runtime, graph_name, exported.data)
     return {
         "status": "success",
         "message": f"图 '{graph_name}' 导出成功",
         "file_path": str(path),
         "graph": document,
+        "graphs": exported.graphs,
+        "models": exported.models,
+        "mcp_servers": exported.mcp_servers,
+        "needs_secrets": exported.needs_secrets,
         "ai_mcp_tools": [],
     }
+
+
+@router.get(
+    "/graphs/{graph_name}/package",
+    summary="Download a graph package (.zip): the graph, its subgraphs, prompt files, models and MCP servers",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+async def download_package(graph_name: str, runtime: RuntimeDep) -> Response:
+    exported = await runtime.packages.export_package(graph_name)
+    disposition = f"attachment; filename=\"graph.zip\"; filename*=UTF-8''{quote(graph_name, safe='')}.zip"
+    return Response(exported.data, media_type="application/zip", headers={"Content-Disposition": disposition})
 
 
 @router.get(
@@ -171,15 +226,53 @@ async def generate_mcp(graph_name: str, request: Request, runtime: RuntimeDep) -
     }
 
 
-def _write_export(runtime: Runtime, name: str, document: dict[str, Any]) -> Path:
+def _imported_package(result: PackageImport) -> dict[str, Any]:
+    body = _imported(result.graph)
+    body["warnings"] += [dataclasses.asdict(GraphProblem(None, "package", warning)) for warning in result.warnings]
+    for saved in result.subgraphs:
+        body["warnings"] += [{**problem, "graph": saved.name} for problem in _problems(saved.warnings)]
+    return {
+        **body,
+        "imported_subgraphs": [saved.name for saved in result.subgraphs],
+        "skipped_subgraphs": result.skipped_graphs,
+        "added_models": result.added_models,
+        "needs_api_key": result.needs_api_key,
+        "skipped_models": result.skipped_models,
+        "added_servers": result.added_servers,
+        "skipped_servers": result.skipped_servers,
+        "needs_secrets": result.needs_secrets,
+        "imported_mcp_tools": [],
+        "skipped_mcp_tools": result.skipped_mcp_tools,
+    }
+
+
+def _read_package_file(path: Path, max_bytes: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InvalidInputError(
+                f"{path} is {size} bytes; a package may be at most {max_bytes} bytes (MAGHUB_MAX_BODY_BYTES)"
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"There is no file {path}; check the path") from None
+    except OSError as exc:
+        raise InvalidInputError(f"{path} cannot be read: {exc.strerror or exc}") from None
+
+
+def _read_package(data: bytes, source: str, default_name: str) -> GraphPackage:
+    return read_package(data, source=source, default_name=default_name)
+
+
+def _write_export(runtime: Runtime, name: str, data: bytes) -> Path:
     # Graph names cannot hold "/", "\" or ".", so the file stays in the exports folder.
     folder = runtime.settings.data_dir / EXPORTS_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{name}.json"
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, suffix=".tmp", delete=False) as handle:
+    target = folder / f"{name}.zip"
+    with tempfile.NamedTemporaryFile("wb", dir=folder, suffix=".tmp", delete=False) as handle:
         temporary = Path(handle.name)
         try:
-            json.dump(document, handle, ensure_ascii=False, indent=2)
+            handle.write(data)
         except BaseException:
             handle.close()
             temporary.unlink(missing_ok=True)
