@@ -118,6 +118,7 @@ class ConversationService:
 
     async def delete_permanently(self, conversation_id: str, user_id: str) -> None:
         """Delete the conversation, every round and message, and every file it produced."""
+
         def delete(session: Session) -> None:
             repo = ConversationRepository(session)
             self._owned_for_change(repo, conversation_id, user_id)

@@ -14,7 +14,12 @@ from maghub.chat.titles import TitleAndTags
 from maghub.errors import ConflictError, ForbiddenError, NotFoundError
 from maghub.llm.types import Usage
 from maghub.store.database import Database
-from maghub.store.repositories.conversations import ConversationRepository, OpenRound, row_to_message
+from maghub.store.repositories.conversations import (
+    ConversationRepository,
+    ConversationState,
+    OpenRound,
+    row_to_message,
+)
 from maghub.store.tables import ConversationRow, RoundRow
 
 DEFAULT_TITLE = "新对话"  # the original's title for a conversation that has none yet
@@ -27,11 +32,15 @@ def usage_view(row: ConversationRow | RoundRow) -> dict[str, int]:
     return Usage(row.prompt_tokens, row.completion_tokens, row.total_tokens).to_dict()
 
 
+def with_auxiliary_usage(details: Mapping[str, Any], usage: Usage) -> dict[str, Any]:
+    """``details`` counting ``usage`` among the tokens spent on a conversation besides its turns
+    (titles, summaries): kept apart so that ``total_token_usage`` stays the sum of the turns' LLM calls."""
+    spent = Usage.from_dict(details.get("auxiliary_token_usage") or {}) + usage
+    return {**details, "auxiliary_token_usage": spent.to_dict()}
+
+
 def add_auxiliary_usage(row: ConversationRow, usage: Usage) -> None:
-    """Tokens spent on a conversation besides its turns (titles, summaries): kept apart so that
-    ``total_token_usage`` stays the sum of the turns' LLM calls."""
-    spent = Usage.from_dict(row.details.get("auxiliary_token_usage") or {}) + usage
-    row.details = {**row.details, "auxiliary_token_usage": spent.to_dict()}
+    row.details = with_auxiliary_usage(row.details, usage)
 
 
 def require_owner(row: ConversationRow | None, conversation_id: str, user_id: str) -> ConversationRow:
@@ -73,7 +82,7 @@ class ChatStore:
 
         def load(session: Session) -> History:
             repo = ConversationRepository(session)
-            row = repo.get(conversation_id)
+            row = repo.state(conversation_id)
             _check_usable(row, conversation_id, user_id)
             if row is None:
                 return History(exists=False, messages=[], next_round=1)
@@ -145,18 +154,21 @@ class ChatStore:
 
 def _apply_naming(session: Session, conversation_id: str, naming: TitleAndTags) -> None:
     """A generated title and tags, unless the user has set their own meanwhile."""
-    row = ConversationRepository(session).get(conversation_id, for_update=True)
-    if row is None:
+    repo = ConversationRepository(session)
+    current = repo.naming(conversation_id)
+    if current is None:
         return
-    if naming.title and row.title == DEFAULT_TITLE:
-        row.title = naming.title
-    if naming.tags and not row.tags:
-        row.tags = naming.tags
+    title, tags, details = current
+    if naming.title and title == DEFAULT_TITLE:
+        title = naming.title
+    if naming.tags and not tags:
+        tags = naming.tags
     if naming.usage is not None:
-        add_auxiliary_usage(row, naming.usage)
+        details = with_auxiliary_usage(details, naming.usage)
+    repo.set_naming(conversation_id, title, tags, details)
 
 
-def require_not_in_trash(row: ConversationRow) -> None:
+def require_not_in_trash(row: ConversationRow | ConversationState) -> None:
     if row.status == "deleted":
         raise ConflictError(
             f"Conversation '{row.id}' is in the trash. Restore it first with "
@@ -164,7 +176,7 @@ def require_not_in_trash(row: ConversationRow) -> None:
         )
 
 
-def _check_usable(row: ConversationRow | None, conversation_id: str, user_id: str) -> None:
+def _check_usable(row: ConversationState | None, conversation_id: str, user_id: str) -> None:
     if row is None:
         return
     if row.user_id != user_id:

@@ -6,11 +6,12 @@ writes run as units of work (:meth:`Database.run_read`, :meth:`Database.run_writ
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from maghub.llm.types import Usage
@@ -82,8 +83,31 @@ class ConversationRepository:
         self._session.execute(delete(RoundRow).where(RoundRow.conversation_id == conversation_id))
 
     # --- the hot path of running turns and graph nodes: plain statements, no reads before writes ---
-    # Core statements on the tables: the ORM-enabled forms of the same INSERT/UPDATE cost about half
-    # a millisecond more each on SQLite, and these run several times per LLM call.
+    # Prebuilt Core statements with bound parameters, run on the session's connection: SQLAlchemy
+    # then neither rebuilds a statement nor computes its cache key per call, which made up most of
+    # the cost of these statements (about 0.9 ms for opening a round on SQLite against 0.3 ms).
+
+    def state(self, conversation_id: str) -> ConversationState | None:
+        """What a turn checks before it runs (owner, type, status) and the number of rounds."""
+        row = self._connection().execute(_SELECT_STATE, {"conversation_id": conversation_id}).first()
+        return None if row is None else ConversationState(*row)
+
+    def naming(self, conversation_id: str) -> tuple[str, list[str], dict[str, Any]] | None:
+        """The title, tags and details of a conversation, locked for an update of them."""
+        row = self._connection().execute(_SELECT_NAMING, {"conversation_id": conversation_id}).first()
+        return None if row is None else (row.title, row.tags, row.details)
+
+    def set_naming(self, conversation_id: str, title: str, tags: list[str], details: dict[str, Any]) -> None:
+        self._connection().execute(
+            _UPDATE_NAMING,
+            {
+                "conversation_id": conversation_id,
+                "new_title": title,
+                "new_tags": tags,
+                "new_details": details,
+                "now": utcnow(),
+            },
+        )
 
     def insert_conversation(
         self,
@@ -96,22 +120,23 @@ class ConversationRepository:
         details: dict[str, Any] | None = None,
     ) -> None:
         now = utcnow()
-        self._session.execute(
-            insert(ConversationRow).values(
-                id=conversation_id,
-                user_id=user_id,
-                type=type_,
-                title=title,
-                tags=tags or [],
-                status="active",
-                round_count=0,
-                prompt_tokens=0,
-                completion_tokens=0,
-                total_tokens=0,
-                details=details or {},
-                created_at=now,
-                updated_at=now,
-            )
+        self._connection().execute(
+            _INSERT_CONVERSATION,
+            {
+                "id": conversation_id,
+                "user_id": user_id,
+                "type": type_,
+                "title": title,
+                "tags": tags or [],
+                "status": "active",
+                "round_count": 0,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "total_tokens": 0,
+                "details": details or {},
+                "created_at": now,
+                "updated_at": now,
+            },
         )
 
     def insert_round(
@@ -119,26 +144,22 @@ class ConversationRepository:
     ) -> int:
         """Add round ``number`` (the caller knows it: it holds the conversation) and count it."""
         now = utcnow()
-        round_id = self._session.scalar(
-            insert(_ROUNDS)
-            .values(
-                conversation_id=conversation_id,
-                number=number,
-                status=status,
-                details=details or {},
-                prompt_tokens=0,
-                completion_tokens=0,
-                total_tokens=0,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(_ROUNDS.c.id)
-        )
-        self._session.execute(
-            update(_CONVERSATIONS)
-            .where(_CONVERSATIONS.c.id == conversation_id)
-            .values(round_count=number, updated_at=now)
-        )
+        connection = self._connection()
+        round_id = connection.execute(
+            _INSERT_ROUND,
+            {
+                "conversation_id": conversation_id,
+                "number": number,
+                "status": status,
+                "details": details or {},
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "total_tokens": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+        ).scalar_one()
+        connection.execute(_COUNT_ROUND, {"conversation_id": conversation_id, "number": number, "now": now})
         return int(round_id)
 
     def insert_message(self, conversation_id: str, round_id: int, position: int, message: dict[str, Any]) -> None:
@@ -162,7 +183,7 @@ class ConversationRepository:
             }
             for offset, message in enumerate(messages)
         ]
-        self._session.execute(insert(_MESSAGES), rows)
+        self._connection().execute(_INSERT_MESSAGE, rows)
 
     def record_progress(
         self,
@@ -192,21 +213,30 @@ class ConversationRepository:
         changes = {"status": status, "details": details, "error": error}
         self._update_round(conversation_id, round_id, changes, usage)
 
-    def _update_round(
-        self, conversation_id: str, round_id: int, changes: dict[str, Any], usage: Usage | None
-    ) -> None:
+    def _update_round(self, conversation_id: str, round_id: int, changes: dict[str, Any], usage: Usage | None) -> None:
         """Apply ``changes`` to the round, add ``usage`` to it and its conversation, touch both."""
-        now = utcnow()
-        round_values: dict[str, Any] = {**changes, "updated_at": now}
-        conversation_values: dict[str, Any] = {"updated_at": now}
-        if usage is not None:
-            for key, value in usage.to_dict().items():
-                round_values[key] = _ROUNDS.c[key] + value
-                conversation_values[key] = _CONVERSATIONS.c[key] + value
-        self._session.execute(update(_ROUNDS).where(_ROUNDS.c.id == round_id).values(**round_values))
-        self._session.execute(
-            update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == conversation_id).values(**conversation_values)
+        tokens = (usage or Usage()).to_dict()
+        connection = self._connection()
+        connection.execute(
+            _round_update(tuple(sorted(changes))),
+            {
+                **{f"new_{column}": value for column, value in changes.items()},
+                **{f"add_{key}": value for key, value in tokens.items()},
+                "round_id": round_id,
+                "now": utcnow(),
+            },
         )
+        connection.execute(
+            _ADD_CONVERSATION_USAGE,
+            {
+                **{f"add_{key}": value for key, value in tokens.items()},
+                "conversation_id": conversation_id,
+                "now": utcnow(),
+            },
+        )
+
+    def _connection(self) -> Connection:
+        return self._session.connection()
 
     def rounds_with_messages(self, conversation_id: str) -> list[tuple[RoundRow, list[MessageRow]]]:
         rounds = (
@@ -225,3 +255,67 @@ class ConversationRepository:
         for message in messages:
             by_round[message.round_id].append(message)
         return [(round_row, by_round[round_row.id]) for round_row in rounds]
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    id: str
+    user_id: str
+    type: str
+    status: str
+    round_count: int
+
+
+_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+_SELECT_STATE = select(
+    _CONVERSATIONS.c.id,
+    _CONVERSATIONS.c.user_id,
+    _CONVERSATIONS.c.type,
+    _CONVERSATIONS.c.status,
+    _CONVERSATIONS.c.round_count,
+).where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+_SELECT_NAMING = (
+    select(_CONVERSATIONS.c.title, _CONVERSATIONS.c.tags, _CONVERSATIONS.c.details)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .with_for_update()
+)
+_UPDATE_NAMING = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .values(
+        title=bindparam("new_title"),
+        tags=bindparam("new_tags"),
+        details=bindparam("new_details"),
+        updated_at=bindparam("now"),
+    )
+)
+_INSERT_CONVERSATION = insert(_CONVERSATIONS)
+_INSERT_ROUND = insert(_ROUNDS).returning(_ROUNDS.c.id)
+_COUNT_ROUND = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .values(round_count=bindparam("number"), updated_at=bindparam("now"))
+)
+_INSERT_MESSAGE = insert(_MESSAGES)
+_ADD_CONVERSATION_USAGE = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .values(
+        updated_at=bindparam("now"),
+        **{key: _CONVERSATIONS.c[key] + bindparam(f"add_{key}") for key in _USAGE_KEYS},
+    )
+)
+
+
+@functools.cache
+def _round_update(changed: tuple[str, ...]) -> Update:
+    """The round update that sets the ``changed`` columns (bound as ``new_<column>``) and adds usage."""
+    return (
+        update(_ROUNDS)
+        .where(_ROUNDS.c.id == bindparam("round_id"))
+        .values(
+            updated_at=bindparam("now"),
+            **{column: bindparam(f"new_{column}") for column in changed},
+            **{key: _ROUNDS.c[key] + bindparam(f"add_{key}") for key in _USAGE_KEYS},
+        )
+    )
