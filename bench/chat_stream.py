@@ -155,7 +155,9 @@ async def concurrent_chats(count: int) -> None:
                 assert all(lines > 1 for _, _, lines in results)
                 return time.perf_counter() - started
 
-            await wall("/chat/completions", [chat_request(PROMPT, None) for _ in range(5)])  # warm up
+            # Warm up both paths (a stored chat also opens the database's worker connections).
+            await wall("/chat/completions", [chat_request(PROMPT, None) for _ in range(5)])
+            await wall("/chat/completions", [chat_request(PROMPT, uuid.uuid4().hex[:24]) for _ in range(5)])
             direct = await wall(f"{llm_url}/chat/completions", [llm_request(PROMPT) for _ in range(count)])
             temporary = await wall("/chat/completions", [chat_request(PROMPT, None) for _ in range(count)])
             stored = await wall(

@@ -15,6 +15,7 @@ from maghub.api.errors import install_error_handlers
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
 from maghub.api.routes import auth, chat, graph_runs, graphs, hub, mcp, models, system
 from maghub.api.security import mag_access
+from maghub.heap import freeze_long_lived_objects
 from maghub.runtime import Runtime
 from maghub.settings import Settings
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
                 from maghub.demo import register_demo_model
 
                 await register_demo_model(runtime)
+            freeze_long_lived_objects()
             yield
         finally:
             await runtime.aclose()

@@ -28,6 +28,7 @@ import openai
 from maghub.llm.assembler import StreamAssembler
 from maghub.llm.config import ModelConfig
 from maghub.llm.errors import LLMErrorKind, classify, make_error
+from maghub.llm.network import new_http_client
 from maghub.llm.retry import RetryPolicy
 from maghub.llm.sse import iter_sse_data
 from maghub.llm.types import ChunkEvent, CompletionResult, FinalEvent, StreamEvent, Usage
@@ -69,7 +70,7 @@ class LLMClient:
         self.timeout = httpx2.Timeout(total, connect=min(total, MAX_CONNECT_TIMEOUT))
         self._params = config.request_params()
         self._owns_http_client = http_client is None
-        self._http = http_client or openai.DefaultAsyncHttpx2Client()
+        self._http = http_client or new_http_client()
         self._sdk = openai.AsyncOpenAI(
             api_key=config.api_key or PLACEHOLDER_API_KEY,
             base_url=config.base_url,

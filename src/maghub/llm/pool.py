@@ -13,12 +13,11 @@ import anyio
 import anyio.to_thread
 import httpx2
 
+from maghub.heap import freeze_long_lived_objects
 from maghub.llm.config import ModelConfig
 
 if TYPE_CHECKING:
     from maghub.llm.client import LLMClient
-
-KEEPALIVE_CONNECTIONS = 20
 
 
 def config_fingerprint(config: ModelConfig) -> str:
@@ -69,6 +68,7 @@ class LLMClientPool:
                     # Importing the SDK (half a second) and loading the system CA store (tens of
                     # milliseconds) both block: keep them off the event loop.
                     self._http = await anyio.to_thread.run_sync(_new_http_client)
+                    freeze_long_lived_objects()  # the SDK just loaded: a large part of the heap
         return self._http
 
     async def aclose(self) -> None:
@@ -79,13 +79,7 @@ class LLMClientPool:
 
 
 def _new_http_client() -> httpx2.AsyncClient:
-    import openai
+    import maghub.llm.client  # noqa: F401  # the SDK with it, while in this worker thread
+    from maghub.llm.network import new_http_client
 
-    import maghub.llm.client  # noqa: F401  # with the SDK, while in this worker thread
-
-    # Few idle connections kept: the pool probes every idle connection's socket whenever a
-    # request starts or ends, so a hundred idle ones (the SDK's default) cost milliseconds of CPU
-    # per call after a burst; they would be closed 5 s later anyway.
-    return openai.DefaultAsyncHttpx2Client(
-        limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=KEEPALIVE_CONNECTIONS)
-    )
+    return new_http_client()

@@ -88,7 +88,9 @@ def is_masked_or_blank(candidate: str | None, stored: str) -> bool:
 
 
 # Environment variables whose names say they hold a credential, and values that look like one.
-_SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|auth|credential|cookie|session|private|signature|dsn", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"key|token|secret|passw|pwd|auth|credential|cookie|session|private|signature|dsn", re.IGNORECASE
+)
 _TOKEN_LIKE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-.=+]{16,}$")
 # Headers safe to show; every other header value (Authorization, X-Api-Key, ...) is masked.
 _PUBLIC_HEADERS = frozenset({"accept", "accept-language", "content-type", "user-agent", "mcp-protocol-version"})

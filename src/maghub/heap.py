@@ -1,0 +1,18 @@
+"""Keeping Python's garbage collector from pausing the server.
+
+A full collection walks every object the collector tracks. With the web, database and LLM stacks
+loaded that is hundreds of thousands of objects that live as long as the process (modules,
+classes, schemas, compiled statements), and a full collection took 120-140 ms on a 2-core VM,
+stalling every stream at once (measured with 100 concurrent chats). Freezing moves the objects
+alive at that moment out of the collector's reach; collections then walk only what requests
+create. Freeze at moments when the heap holds mostly such long-lived objects: after startup, and
+after loading a large library on first use.
+"""
+
+from __future__ import annotations
+
+import gc
+
+
+def freeze_long_lived_objects() -> None:
+    gc.freeze()
