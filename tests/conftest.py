@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -108,3 +108,26 @@ async def marker() -> AsyncIterator[str]:
     yield marker
     leftover = await wait_for_no_marked_processes(marker, timeout=5)
     assert not leftover, f"processes left running after the test: {leftover}"
+
+
+@pytest.fixture
+async def secured(settings: Settings) -> AsyncIterator[RunningMaghub]:
+    """maghub in auth mode with an admin ``root`` and a user ``alice`` (password: ``<name>-password``)."""
+    settings.auth_enabled = True
+    async with running_maghub(settings) as maghub:
+        await maghub.runtime.users.create("root", "root-password", admin=True)
+        await maghub.runtime.users.create("alice", "alice-password")
+        yield maghub
+
+
+@pytest.fixture
+def sign_in(secured: RunningMaghub) -> Callable[[str], Awaitable[dict[str, str]]]:
+    """``await sign_in("alice")``: the Authorization header of a fresh token of that user of ``secured``."""
+
+    async def headers(username: str) -> dict[str, str]:
+        body = {"username": username, "password": f"{username}-password"}
+        response = await secured.client.post("/api/auth/login", json=body)
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    return headers

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,15 +19,6 @@ from maghub.testing.process import MAGHUB_COMMAND, env_without_maghub_settings
 
 STDIO = {"type": "stdio", "command": sys.executable, "args": ["-m", "maghub.testing.mcp_servers.toolbox"]}
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-@pytest.fixture
-async def secured(settings: Settings) -> AsyncIterator[RunningMaghub]:
-    settings.auth_enabled = True
-    async with running_maghub(settings) as maghub:
-        await maghub.runtime.users.create("root", "root-password", admin=True)
-        await maghub.runtime.users.create("alice", "alice-password")
-        yield maghub
 
 
 async def login(maghub: RunningMaghub, username: str, password: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,7 @@ import pytest
 from graph_samples import graph, node, subgraph
 
 from maghub.graphs.packages import MAX_ENTRY_BYTES
-from maghub.settings import Settings
-from maghub.testing.harness import RunningMaghub, running_maghub
+from maghub.testing.harness import RunningMaghub
 
 API_KEY = "sk-live-4f9a8b7c6d5e4f3a2b1c"
 ENV_SECRET = "envsecret-9d8c7b6a5f4e"
@@ -277,26 +276,11 @@ async def test_import_from_a_server_path(maghub: RunningMaghub, tmp_path: Path) 
     assert (await maghub.client.get("/graphs/ghost/package")).status_code == 404
 
 
-@pytest.fixture
-async def secured(settings: Settings) -> AsyncIterator[RunningMaghub]:
-    settings.auth_enabled = True
-    async with running_maghub(settings) as maghub:
-        await maghub.runtime.users.create("root", "root-password", admin=True)
-        await maghub.runtime.users.create("alice", "alice-password")
-        yield maghub
-
-
-async def token(maghub: RunningMaghub, username: str) -> dict[str, str]:
-    body = {"username": username, "password": f"{username}-password"}
-    response = await maghub.client.post("/api/auth/login", json=body)
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 async def test_auth_mode_only_admins_import_packages_that_add_models_or_servers(
-    secured: RunningMaghub, tmp_path: Path
+    secured: RunningMaghub, sign_in: Callable[[str], Awaitable[dict[str, str]]], tmp_path: Path
 ) -> None:
     client = secured.client
-    alice, root = await token(secured, "alice"), await token(secured, "root")
+    alice, root = await sign_in("alice"), await sign_in("root")
     refused = await client.post(
         "/api/graphs/import_package_from_file", files=upload(original_package(), "旧图.zip"), headers=alice
     )

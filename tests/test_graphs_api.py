@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,7 @@ import pytest
 from graph_samples import graph, linear, node, subgraph, web_client_graph
 
 from maghub.graphs.validation import GraphValidationError
-from maghub.settings import Settings
-from maghub.testing.harness import RunningMaghub, running_maghub
+from maghub.testing.harness import RunningMaghub
 
 
 async def add_model(maghub: RunningMaghub, name: str = "m") -> None:
@@ -238,33 +237,18 @@ async def test_import_from_a_server_path_reads_only_prompt_files_beside_it(
     assert (await maghub.client.post("/graphs/import", json={"file_path": str(file)})).status_code == 409
 
 
-@pytest.fixture
-async def secured(settings: Settings) -> AsyncIterator[RunningMaghub]:
-    settings.auth_enabled = True
-    async with running_maghub(settings) as maghub:
-        await maghub.runtime.users.create("root", "root-password", admin=True)
-        await maghub.runtime.users.create("alice", "alice-password")
-        yield maghub
-
-
-async def token(maghub: RunningMaghub, username: str) -> dict[str, str]:
-    body = {"username": username, "password": f"{username}-password"}
-    response = await maghub.client.post("/api/auth/login", json=body)
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 async def test_auth_mode_graph_writes_are_for_users_server_files_for_admins(
-    secured: RunningMaghub, tmp_path: Path
+    secured: RunningMaghub, sign_in: Callable[[str], Awaitable[dict[str, str]]], tmp_path: Path
 ) -> None:
     client = secured.client
     assert (await client.get("/graphs")).status_code == 401
-    alice = await token(secured, "alice")
+    alice = await sign_in("alice")
     assert (await client.post("/api/graphs", json=linear(), headers=alice)).status_code == 200
     assert (await client.put("/api/graphs/linear/rename/line", headers=alice)).status_code == 200
     file = tmp_path / "g.json"
     file.write_text(json.dumps(linear("from-file")))
     refused = await client.post("/api/graphs/import", json={"file_path": str(file)}, headers=alice)
     assert refused.status_code == 403
-    root = await token(secured, "root")
+    root = await sign_in("root")
     assert (await client.post("/api/graphs/import", json={"file_path": str(file)}, headers=root)).status_code == 200
     assert (await client.get("/api/graphs", headers=alice)).json() == ["from-file", "line"]

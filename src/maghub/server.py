@@ -74,6 +74,8 @@ def build_server(settings: Settings) -> uvicorn.Server:
         holder[0].should_exit = True
 
     app = create_app(settings, request_exit=request_exit)
+    # loop and http stay "auto": uvicorn then runs on uvloop and httptools (both dependencies), which
+    # took 100 concurrent stored chats from 1.45 to 1.36 s on a 2-core VM (bench/chat_stream.py).
     config = uvicorn.Config(
         app,
         log_config=None,

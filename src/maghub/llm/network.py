@@ -11,6 +11,7 @@ the server has sent anything (which, on an idle HTTP/1.1 connection, only a clos
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import ssl
 from collections.abc import Iterable
@@ -186,6 +187,16 @@ class AsyncioStream(AsyncNetworkStream):
         return None
 
 
+def _happy_eyeballs_delay(host: str) -> float | None:
+    """Race IPv6 and IPv4 addresses of a name (RFC 8305), as httpcore2's backend does; an address
+    has nothing to race, and the race costs a task per attempt."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return 0.25
+    return None
+
+
 class AsyncioBackend(AsyncNetworkBackend):
     """TCP through asyncio's own transports; Unix sockets through httpcore2's default backend."""
 
@@ -200,10 +211,13 @@ class AsyncioBackend(AsyncNetworkBackend):
         loop = asyncio.get_running_loop()
         protocol = _StreamProtocol()
         local = (local_address, 0) if local_address else None
+        options: dict[str, Any] = {"local_addr": local}
+        delay = _happy_eyeballs_delay(host)
+        if delay is not None and isinstance(loop, asyncio.BaseEventLoop):  # uvloop has no such option
+            options["happy_eyeballs_delay"] = delay
         try:
             transport, _ = await asyncio.wait_for(
-                loop.create_connection(lambda: protocol, host, port, local_addr=local, happy_eyeballs_delay=0.25),
-                timeout,
+                loop.create_connection(lambda: protocol, host, port, **options), timeout
             )
         except TimeoutError:
             raise httpcore2.ConnectTimeout(f"connecting to {host}:{port} took over {timeout} s") from None

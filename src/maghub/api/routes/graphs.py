@@ -44,7 +44,13 @@ UploadedPackage = File(description="A graph package .zip (as `GET /graphs/{name}
 
 
 class ImportFromPath(BaseModel):
-    file_path: str = Field(description="Absolute path of a graph .json file on the server's machine.")
+    file_path: str = Field(description="Absolute path of a file on the server's machine.")
+
+    def absolute_path(self) -> Path:
+        path = Path(self.file_path).expanduser()
+        if not path.is_absolute():
+            raise InvalidInputError(f"file_path must be an absolute path (got {self.file_path!r})")
+        return path
 
 
 def _problems(problems: Iterable[GraphProblem]) -> list[dict[str, Any]]:
@@ -118,9 +124,7 @@ async def rename_graph(old_name: str, new_name: str, runtime: RuntimeDep) -> dic
     dependencies=[AdminInAuthMode],
 )
 async def import_from_path(body: ImportFromPath, runtime: RuntimeDep) -> dict[str, Any]:
-    path = Path(body.file_path).expanduser()
-    if not path.is_absolute():
-        raise InvalidInputError(f"file_path must be an absolute path (got {body.file_path!r})")
+    path = body.absolute_path()
 
     def read() -> tuple[dict[str, Any], list[str]]:
         return attach_prompt_files(read_document_file(path, max_bytes=runtime.settings.max_body_bytes), path.parent)
@@ -145,13 +149,10 @@ async def import_upload(runtime: RuntimeDep, file: UploadFile = UploadedGraph) -
     dependencies=[AdminInAuthMode],
 )
 async def import_package_from_path(body: ImportFromPath, runtime: RuntimeDep) -> dict[str, Any]:
-    path = Path(body.file_path).expanduser()
-    if not path.is_absolute():
-        raise InvalidInputError(f"file_path must be an absolute path (got {body.file_path!r})")
+    path = body.absolute_path()
     if path.suffix.lower() != ".zip":
         raise InvalidInputError(f"{path} is not a .zip file; import a graph package exported as .zip")
-    data = await anyio.to_thread.run_sync(_read_package_file, path, runtime.settings.max_body_bytes)
-    package = await anyio.to_thread.run_sync(_read_package, data, str(path), path.stem)
+    package = await anyio.to_thread.run_sync(_read_package_file, path, runtime.settings.max_body_bytes)
     return _imported_package(await runtime.packages.import_package(package, may_configure=True))
 
 
@@ -246,18 +247,19 @@ def _imported_package(result: PackageImport) -> dict[str, Any]:
     }
 
 
-def _read_package_file(path: Path, max_bytes: int) -> bytes:
+def _read_package_file(path: Path, max_bytes: int) -> GraphPackage:
     try:
         size = path.stat().st_size
         if size > max_bytes:
             raise InvalidInputError(
                 f"{path} is {size} bytes; a package may be at most {max_bytes} bytes (MAGHUB_MAX_BODY_BYTES)"
             )
-        return path.read_bytes()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise NotFoundError(f"There is no file {path}; check the path") from None
     except OSError as exc:
         raise InvalidInputError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    return _read_package(data, str(path), path.stem)
 
 
 def _read_package(data: bytes, source: str, default_name: str) -> GraphPackage:
