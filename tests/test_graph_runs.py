@@ -309,6 +309,32 @@ async def test_output_disabled_passes_tool_results_downstream_and_saves_files(
     assert not path.exists()  # files go with their conversation
 
 
+async def test_nodes_connect_idle_servers_and_say_why_a_server_offers_no_tools(
+    marker: str, hub: RunningMaghub, llm: ScriptedLLM
+) -> None:
+    import sys
+
+    from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
+
+    server = {
+        "command": sys.executable,
+        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+        "env": {MARKER_VARIABLE: marker},
+    }
+    servers = {"toolbox": server, "off": {**server, "disabled": True}}
+    assert (await hub.client.post("/mcp/add", json={"mcpServers": servers})).status_code == 200
+    assert (await hub.client.post("/mcp/disconnect/toolbox")).status_code == 200
+    await save(hub, graph("tooled", agent("A", ["start"], ["end"], mcp_servers=["toolbox", "off"])))
+
+    stream = await run(hub, graph_name="tooled", input_text="go")
+
+    (request,) = requests_of(llm, "A")
+    assert "echo" in {tool["function"]["name"] for tool in request.body["tools"]}
+    (notice,) = stream.of_type("notice")
+    assert notice["node_name"] == "A" and "MCP server 'off' is disabled" in notice["message"]
+    assert (await hub.client.get("/mcp/status")).json()["toolbox"]["connected"] is True
+
+
 @pytest.mark.parametrize(
     ("mode", "expected"),
     [

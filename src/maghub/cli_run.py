@@ -31,6 +31,7 @@ from maghub.graphs.events import (
     NodeFailed,
     NodeFinished,
     NodeStarted,
+    NodeNotice,
     NodeToolResult,
     RunEvent,
     RunFinished,
@@ -214,6 +215,8 @@ class ProgressView(EventView):
         elif isinstance(event, NodeToolResult):
             name = self._tool_names.get(str(event.message.get("tool_call_id")), "tool")
             self._say(f"  [dim]↳ {escape(name)}: {escape(_preview(str(event.message.get('content') or '')))}[/]")
+        elif isinstance(event, NodeNotice):
+            self._say(f"  [yellow]! {escape(event.message)}[/]")
         elif isinstance(event, NodeFinished):
             handoff = f" → {escape(event.transfer)}" if event.transfer else ""
             self._say(f"[green]✓ {escape(event.node)}[/]{handoff}")

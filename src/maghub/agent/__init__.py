@@ -16,7 +16,7 @@ from maghub.agent.events import (
     Transfer,
 )
 from maghub.agent.loop import DEFAULT_MAX_LLM_CALLS, run_agent
-from maghub.agent.toolsets import MCPToolSet, ToolOutcome, ToolSet
+from maghub.agent.toolsets import MCPToolSet, ToolOutcome, ToolSet, offer_tools
 from maghub.agent.transfers import TRANSFER_PREFIX, TransferTarget, transfer_tool_name
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "ToolSet",
     "Transfer",
     "TransferTarget",
+    "offer_tools",
     "run_agent",
     "transfer_tool_name",
 ]

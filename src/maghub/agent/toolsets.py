@@ -78,3 +78,24 @@ class MCPToolSet:
         except MCPHubError as exc:  # no answer could be had: server gone, disabled, tool removed, timeout
             return ToolOutcome(error_text(str(exc)), is_error=True)
         return ToolOutcome(result.text, result.is_error)
+
+
+async def offer_tools(manager: MCPManager, servers: Sequence[str]) -> tuple[MCPToolSet, list[str]]:
+    """The tools of ``servers`` for one run of the agent loop, and why any of them offers none.
+
+    Enabled servers that are idle (never connected, or disconnected) are connected first, as the
+    original did; a disabled server, or one that cannot connect, gets a notice for the user."""
+    notices = []
+    for name in dict.fromkeys(servers):
+        config = manager.config(name)
+        if not config.enabled:
+            notices.append(f"MCP server '{name}' is disabled; its tools are not offered. Enable it to use them.")
+        elif manager.server_status(name).state == ConnectionState.DISCONNECTED:
+            await manager.connect(name, wait=False)
+    toolset = await MCPToolSet.when_ready(manager, servers)
+    for name in toolset.unavailable_servers:
+        if manager.config(name).enabled:
+            status = manager.server_status(name)
+            reason = f": {status.last_error}" if status.last_error else ""
+            notices.append(f"MCP server '{name}' is not connected{reason}; its tools are not offered.")
+    return toolset, notices

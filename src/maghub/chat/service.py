@@ -36,6 +36,7 @@ from maghub.agent import (
     LLMChunk,
     MCPToolSet,
     ToolResult,
+    offer_tools,
     run_agent,
 )
 from maghub.chat.locks import KeyedLocks
@@ -48,7 +49,6 @@ from maghub.llm.types import Usage
 from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.manager import MCPManager
 from maghub.mcp.results import error_text
-from maghub.mcp.status import ConnectionState
 from maghub.store.repositories.conversations import OpenRound
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class ChatService:
     ) -> None:
         self.store = store
         self._models = models
-        self._mcp = mcp
+        self.mcp = mcp
         self.activity = activity
         self._max_llm_calls = max_llm_calls
         self.locks = KeyedLocks()
@@ -113,7 +113,7 @@ class ChatService:
             raise InvalidInputError("model_name is empty: name one of the models listed by GET /models.")
         llm = await self._models.client(request.model_name)
         servers = list(dict.fromkeys(request.mcp_servers))
-        configured = {config.name for config in self._mcp.configs()}
+        configured = {config.name for config in self.mcp.configs()}
         for name in servers:
             if name not in configured:
                 raise UnknownServerError(name)
@@ -127,24 +127,6 @@ class ChatService:
             history = _ReadHistory(reading, await self.store.load_history(request.conversation_id, request.user_id))
         system = (request.system_prompt or "").strip()
         return ChatTurn(self, request, llm, prompt, system, servers, history)
-
-    async def tools_for(self, servers: list[str]) -> tuple[MCPToolSet, list[str]]:
-        """The servers' tools, connecting enabled servers that are idle (as the original did), and
-        a notice for each server whose tools cannot be offered."""
-        notices = []
-        for name in servers:
-            config = self._mcp.config(name)
-            if not config.enabled:
-                notices.append(f"MCP server '{name}' is disabled; its tools are not offered. Enable it to use them.")
-            elif self._mcp.server_status(name).state == ConnectionState.DISCONNECTED:
-                await self._mcp.connect(name, wait=False)
-        toolset = await MCPToolSet.when_ready(self._mcp, servers)
-        for name in toolset.unavailable_servers:
-            if self._mcp.config(name).enabled:
-                status = self._mcp.server_status(name)
-                reason = f": {status.last_error}" if status.last_error else ""
-                notices.append(f"MCP server '{name}' is not connected{reason}; its tools are not offered.")
-        return toolset, notices
 
     def run_agent(self, llm: LLMClient, messages: list[dict[str, Any]], toolset: MCPToolSet) -> Any:
         return run_agent(llm, messages, tools=toolset, max_llm_calls=self._max_llm_calls)
@@ -209,7 +191,7 @@ class ChatTurn:
         cancels the LLM stream and tool calls and stores the turn as interrupted."""
         conversation_id = self.request.conversation_id
         with self._service.activity.session("chat_stream", conversation_id or "temporary"):
-            toolset, notices = await self._service.tools_for(self._servers)
+            toolset, notices = await offer_tools(self._service.mcp, self._servers)
             for notice in notices:
                 yield ChatNotice(notice)
             if conversation_id is None:

@@ -17,13 +17,14 @@ from typing import Any
 
 import anyio
 
-from maghub.agent import AgentFailed, AgentFinished, AssistantTurn, LLMChunk, MCPToolSet, ToolResult, TransferTarget
+from maghub.agent import AgentFailed, AgentFinished, AssistantTurn, LLMChunk, ToolResult, TransferTarget, offer_tools
 from maghub.agent import run_agent as run_agent_loop
 from maghub.graphs.compile import RUN_INPUT, CompiledGraph, CompiledNode, NodeKind
 from maghub.graphs.events import (
     NodeChunk,
     NodeFailed,
     NodeFinished,
+    NodeNotice,
     NodeStarted,
     NodeToolResult,
     RunEvent,
@@ -295,7 +296,11 @@ class GraphTurn:
         except Exception as exc:  # the model was deleted after the run started
             raise NodeError(str(exc)) from exc
         servers = list(node.config.mcp_servers)
-        tools = await MCPToolSet.when_ready(services.mcp, servers) if servers else None
+        tools = None
+        if servers:
+            tools, notices = await offer_tools(services.mcp, servers)
+            for notice in notices:
+                self._emit(NodeNotice(execution, node.name, node.scope, notice))
         transfers = (
             [TransferTarget(t.name, f"Transfer to {t.name}. {t.description}".strip()) for t in node.handoff_targets]
             if self.scheduler.transfers_left(node)

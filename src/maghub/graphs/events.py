@@ -44,6 +44,16 @@ class NodeToolResult:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeNotice:
+    """Something the user should know that does not stop the node (an MCP server without tools)."""
+
+    execution: int
+    node: str
+    run_path: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class NodeFinished:
     execution: int
     node: str
@@ -69,5 +79,5 @@ class RunFinished:
     error: str | None = None
 
 
-NodeEvent: TypeAlias = NodeStarted | NodeChunk | NodeToolResult | NodeFinished | NodeFailed
+NodeEvent: TypeAlias = NodeStarted | NodeChunk | NodeToolResult | NodeNotice | NodeFinished | NodeFailed
 RunEvent: TypeAlias = RunStarted | NodeEvent | RunFinished

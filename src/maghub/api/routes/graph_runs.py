@@ -17,6 +17,7 @@ from maghub.graphs.events import (
     NodeFailed,
     NodeFinished,
     NodeStarted,
+    NodeNotice,
     NodeToolResult,
     RunEvent,
     RunFinished,
@@ -65,6 +66,8 @@ def run_payloads(event: RunEvent) -> Iterable[dict[str, Any]]:
         return (_tagged(event.chunk, event.node, event.run_path),)
     if isinstance(event, NodeToolResult):
         return (_tagged(event.message, event.node, event.run_path),)
+    if isinstance(event, NodeNotice):
+        return (_tagged({"type": "notice", "message": event.message}, event.node, event.run_path),)
     if isinstance(event, NodeFinished):
         return (_tagged({"type": "node_end"}, event.node, event.run_path),)
     if isinstance(event, NodeFailed):
