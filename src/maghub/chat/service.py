@@ -39,6 +39,7 @@ from maghub.agent import (
     offer_tools,
     run_agent,
 )
+from maghub.agent.recording import Append, RoundRecorder
 from maghub.chat.locks import KeyedLocks
 from maghub.chat.store import ChatStore, History
 from maghub.chat.titles import TitleAndTags, generate_title_and_tags
@@ -249,6 +250,13 @@ class ChatTurn:
         return generated
 
 
+def _appender(store: ChatStore) -> Append[OpenRound]:
+    async def append(opened: OpenRound, message: dict[str, Any], usage: Usage | None) -> None:
+        await store.append(opened, message, usage=usage)
+
+    return append
+
+
 class _RoundWriter:
     """Stores a turn's events in its round as they come. The final answer is written together
     with the round's end (one transaction instead of two); whatever an interrupted turn leaves
@@ -258,20 +266,14 @@ class _RoundWriter:
         self, store: ChatStore, opening: asyncio.Task[OpenRound], title: asyncio.Task[TitleAndTags] | None
     ) -> None:
         self._store = store
-        self._opening = opening
+        self._recorder = RoundRecorder(opening, _appender(store))
         self._title = title
-        self._answer: AssistantTurn | None = None
         self.status = "interrupted"
         self.error: str | None = DISCONNECTED
 
     async def store(self, event: ChatEvent) -> None:
-        if isinstance(event, AssistantTurn):
-            if event.tool_calls:
-                await self._store.append(await self._opening, event.stored_message, usage=event.usage or Usage())
-            else:
-                self._answer = event
-        elif isinstance(event, ToolResult):
-            await self._store.append(await self._opening, event.message)
+        if isinstance(event, AssistantTurn | ToolResult):
+            await self._recorder.record(event)
         elif isinstance(event, AgentFinished):
             self.status, self.error = "completed", None
             await self._write_answer(status="completed")
@@ -281,7 +283,7 @@ class _RoundWriter:
     async def close(self, unfinished: _Unfinished) -> None:
         """End the round (after a failure, a cancel or a client that left: as interrupted)."""
         try:
-            opened = await self._opening
+            opened = await self._recorder.opened()
         except MaghubError as exc:
             log.warning("the chat round could not be stored", extra={"error": str(exc)})
             return
@@ -296,14 +298,18 @@ class _RoundWriter:
             log.warning("could not finish the chat round", extra={"round": opened.round_id, "error": str(exc)})
 
     async def _write_answer(self, status: str | None = None) -> None:
-        answer, self._answer = self._answer, None
+        answer = self._recorder.take_answer()
         if answer is not None:
             naming = self._ready_title()  # usually ready by now: stored in the same transaction
             await self._store.append(
-                await self._opening, answer.stored_message, usage=answer.usage or Usage(), status=status, naming=naming
+                await self._recorder.opened(),
+                answer.stored_message,
+                usage=answer.usage or Usage(),
+                status=status,
+                naming=naming,
             )
         elif status is not None:
-            await self._store.finish(await self._opening, status)
+            await self._store.finish(await self._recorder.opened(), status)
 
     def _ready_title(self) -> TitleAndTags | None:
         title, self._title = self._title, None
@@ -325,6 +331,6 @@ class _RoundWriter:
         if title.cancelled() or title.exception() is not None:
             return
         try:
-            await self._store.set_title_and_tags((await self._opening).conversation_id, title.result())
+            await self._store.set_title_and_tags((await self._recorder.opened()).conversation_id, title.result())
         except MaghubError as exc:
             log.warning("could not store the conversation's title", extra={"error": str(exc)})

@@ -19,6 +19,7 @@ import anyio
 
 from maghub.agent import AgentFailed, AgentFinished, AssistantTurn, LLMChunk, ToolResult, TransferTarget, offer_tools
 from maghub.agent import run_agent as run_agent_loop
+from maghub.agent.recording import RoundRecorder
 from maghub.graphs.compile import RUN_INPUT, CompiledGraph, CompiledNode, NodeKind
 from maghub.graphs.events import (
     NodeChunk,
@@ -38,7 +39,6 @@ from maghub.llm.registry import ModelRegistry
 from maghub.llm.types import Usage
 from maghub.mcp.manager import MCPManager
 from maghub.paths import conversation_files_dir, safe_component
-from maghub.store.repositories.conversations import OpenRound
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,7 @@ class _Outcome:
 
 
 class _NodeRound:
-    """The stored round of one node execution, written as the node runs. It is inserted while the
-    LLM call already starts (the call does not wait for the database; every later write of the
-    round waits for it), and the final answer is stored with the round's end: one transaction."""
+    """The stored round of one node execution, written as the node runs (see :class:`RoundRecorder`)."""
 
     def __init__(
         self,
@@ -81,25 +79,16 @@ class _NodeRound:
         messages: list[dict[str, Any]],
     ) -> None:
         self._store = store
-        self._opening = asyncio.create_task(store.begin_node(conversation_id, number, details, messages))
-        self._answer: AssistantTurn | None = None
-
-    async def _opened(self) -> OpenRound:
-        # Shielded: a node cancelled while its round is being inserted still ends that round.
-        return await asyncio.shield(self._opening)
+        opening = asyncio.create_task(store.begin_node(conversation_id, number, details, messages))
+        self._recorder = RoundRecorder(opening, store.append)
 
     async def store(self, event: AssistantTurn | ToolResult) -> None:
-        if isinstance(event, ToolResult):
-            await self._store.append(await self._opened(), event.message)
-        elif event.tool_calls:
-            await self._store.append(await self._opened(), event.stored_message, event.usage or Usage())
-        else:
-            self._answer = event  # an answer without tool calls is the loop's last turn
+        await self._recorder.record(event)
 
     async def end(self, status: str, details: dict[str, Any], error: str | None = None) -> None:
-        answer, self._answer = self._answer, None
+        answer = self._recorder.take_answer()
         last, usage = (answer.stored_message, answer.usage or Usage()) if answer else (None, None)
-        await self._store.end_node(await self._opened(), status, details, error, last=last, usage=usage)
+        await self._store.end_node(await self._recorder.opened(), status, details, error, last=last, usage=usage)
 
 
 class GraphTurn:
