@@ -235,6 +235,7 @@ BAD_PACKAGES = [
     ("bad server", with_entry("attachment/mcp.json", json.dumps({"mcpServers": {"s": {"args": ["x"]}}})), "command"),
     ("bad model", with_entry("attachment/model.json", json.dumps({"models": [{"name": "m2"}]})), "model m2 is invalid"),
     ("bomb", with_entry("readme.md", b"\0" * (MAX_ENTRY_BYTES + 1)), "too large"),
+    ("two graphs, one name", with_entry("subgraphs/x/config.json", json.dumps(graph("g"))), "more than one graph"),
 ]
 
 

@@ -102,6 +102,13 @@ class _Reader:
             self._graph(f"{self._root}{SUBGRAPHS}{name}/", name, readme_written, warnings)
             for name in self._folders(SUBGRAPHS)
         ]
+        names = [graph.name, *(subgraph.name for subgraph in subgraphs)]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise InvalidInputError(
+                f"{self._source} holds more than one graph named {', '.join(map(repr, repeated))}; "
+                "each graph of a package needs its own name"
+            )
         return GraphPackage(
             graph=graph,
             subgraphs=subgraphs,
