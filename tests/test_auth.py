@@ -212,3 +212,21 @@ async def test_cors_allows_only_configured_origins_and_secrets_are_private(maghu
     for name in ("jwt.secret", "secret.key"):
         assert (maghub.settings.data_dir / name).stat().st_mode & 0o777 == 0o600
     assert maghub.settings.data_dir.stat().st_mode & 0o077 == 0
+
+
+async def test_pages_of_other_sites_cannot_change_anything(maghub: RunningMaghub) -> None:
+    """CORS hides answers, but a browser still sends a cross-site form post or upload: such requests
+    are refused, while clients without an Origin (curl, the CLI) and allowed origins go through."""
+    package = {"file": ("g.zip", b"not a zip", "application/zip")}
+    evil = await maghub.client.post(
+        "/api/graphs/import_package_from_file", files=package, headers={"Origin": "https://evil.example"}
+    )
+    assert evil.status_code == 403 and "Cross-site request refused" in evil.json()["detail"]
+    evil_delete = await maghub.client.delete("/models/m", headers={"Origin": "null"})
+    assert evil_delete.status_code == 403
+    reading = await maghub.client.get("/api/models", headers={"Origin": "https://evil.example"})
+    assert reading.status_code == 200  # answers are hidden from the page by CORS, not refused
+
+    for headers in ({}, {"Origin": "http://localhost:5173"}, {"Origin": maghub.url}):
+        response = await maghub.client.post("/api/graphs/import_package_from_file", files=package, headers=headers)
+        assert response.status_code == 400, (headers, response.text)  # reached the route: not a zip

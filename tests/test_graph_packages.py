@@ -22,13 +22,14 @@ ENV_SECRET = "envsecret-9d8c7b6a5f4e"
 ARG_SECRET = "argSecret7Kq2Wz9Lm4Xp"
 HEADER_SECRET = "Bearer hdr-5k2j9d8f7g6h"
 URL_SECRET = "urlSecret3Jd8Ks2Lq9"
-SECRETS = (API_KEY, ENV_SECRET, ARG_SECRET, HEADER_SECRET.split()[1], URL_SECRET)
+DSN_SECRET = "hunter2-dsn"
+SECRETS = (API_KEY, ENV_SECRET, ARG_SECRET, HEADER_SECRET.split()[1], URL_SECRET, DSN_SECRET)
 
 SERVERS = {
     "search": {
         "command": "search-server",
-        "args": ["--token", ARG_SECRET, "--verbose"],
-        "env": {"SEARCH_API_KEY": ENV_SECRET, "LOG_LEVEL": "debug"},
+        "args": ["--token", ARG_SECRET, "--verbose", f"--db=postgresql://admin:{DSN_SECRET}@db/prod"],
+        "env": {"SEARCH_API_KEY": ENV_SECRET, "LOG_LEVEL": "debug", "CACHE_URL": f"redis://:{DSN_SECRET}@cache:6379/0"},
         "disabled": True,
     },
     "web": {
@@ -57,7 +58,7 @@ async def setup_source(maghub: RunningMaghub) -> None:
     client = maghub.client
     model = {
         "name": "m",
-        "base_url": "http://127.0.0.1:9/v1",
+        "base_url": f"http://proxy-user:{DSN_SECRET}@127.0.0.1:9/v1",
         "api_key": API_KEY,
         "model": "model-x",
         "temperature": 0.3,
@@ -92,8 +93,12 @@ def upload(data: bytes, name: str = "package.zip") -> dict[str, Any]:
 
 
 def make_zip(entries: dict[str, str | bytes]) -> bytes:
+    return make_zip_with(entries, zipfile.ZIP_DEFLATED)
+
+
+def make_zip_with(entries: dict[str, str | bytes], compression: int) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
         for name, content in entries.items():
             archive.writestr(name, content)
     return buffer.getvalue()
@@ -127,8 +132,13 @@ async def test_a_package_round_trips_with_subgraphs_and_no_secrets(maghub: Runni
         (model,) = json.loads(archive.read("attachment/model.json"))["models"]
         assert model["api_key"] == "" and model["temperature"] == 0.3 and model["extra_headers"] == {"X-Team": ""}
         servers = json.loads(archive.read("attachment/mcp.json"))["mcpServers"]
-        assert servers["search"]["env"] == {"SEARCH_API_KEY": "", "LOG_LEVEL": "debug"}
-        assert servers["search"]["args"] == ["--token", "", "--verbose"]
+        assert servers["search"]["env"] == {
+            "SEARCH_API_KEY": "",
+            "LOG_LEVEL": "debug",
+            "CACHE_URL": "redis://cache:6379/0",
+        }
+        assert servers["search"]["args"] == ["--token", "", "--verbose", "--db=postgresql://db/prod"]
+        assert model["base_url"] == "http://127.0.0.1:9/v1"
         assert servers["web"]["headers"] == {"Authorization": "", "Accept": "application/json"}
         assert servers["web"]["url"] == "https://mcp.example.com/mcp?api_key=&region=eu"
 
@@ -139,10 +149,13 @@ async def test_a_package_round_trips_with_subgraphs_and_no_secrets(maghub: Runni
     assert zipfile.ZipFile(body["file_path"]).namelist() == zipfile.ZipFile(io.BytesIO(data)).namelist()
     assert body["graphs"] == ["main", "helper"] and body["models"] == ["m"] and body["mcp_servers"] == ["search", "web"]
     assert body["needs_secrets"] == [
+        "model 'm': base_url credentials",
         "model 'm': api_key",
         "model 'm': extra_headers.X-Team",
         "MCP server 'search': env.SEARCH_API_KEY",
+        "MCP server 'search': env.CACHE_URL credentials",
         "MCP server 'search': args[1]",
+        "MCP server 'search': args[3] credentials",
         "MCP server 'web': headers.Authorization",
         "MCP server 'web': url query api_key",
     ]
@@ -162,7 +175,10 @@ async def test_a_package_round_trips_with_subgraphs_and_no_secrets(maghub: Runni
         "MCP server 'web': headers.Authorization",
     ]
     assert result["imported_mcp_tools"] == [] and result["skipped_mcp_tools"] == []
-    assert result["warnings"] == []
+    (warning,) = result["warnings"]
+    assert warning["field"] == "package" and "MCP servers added disabled: search, web" in warning["message"]
+    configured = (await client.get("/mcp/config")).json()["mcpServers"]
+    assert configured["search"]["disabled"] is True and configured["search"]["command"] == "search-server"
 
     assert (await client.get("/graphs/main")).json() == {**main_graph(), "version": 1}
     assert (await client.get("/graphs/main/readme")).json()["readme"] == "# Main, in my words"
@@ -235,6 +251,19 @@ BAD_PACKAGES = [
     ("bad server", with_entry("attachment/mcp.json", json.dumps({"mcpServers": {"s": {"args": ["x"]}}})), "command"),
     ("bad model", with_entry("attachment/model.json", json.dumps({"models": [{"name": "m2"}]})), "model m2 is invalid"),
     ("bomb", with_entry("readme.md", b"\0" * (MAX_ENTRY_BYTES + 1)), "too large"),
+    (
+        "bzip2",
+        make_zip_with({"config.json": json.dumps(graph("g", node("A", ["start"], ["end"])))}, zipfile.ZIP_BZIP2),
+        "compressed with method",
+    ),
+    (
+        "one model twice",
+        with_entry(
+            "attachment/model.json",
+            json.dumps({"models": [{"name": "m", "base_url": "http://x/v1", "model": "x"}] * 2}),
+        ),
+        "names 'm' more than once",
+    ),
     ("two graphs, one name", with_entry("subgraphs/x/config.json", json.dumps(graph("g"))), "more than one graph"),
 ]
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from maghub.llm.network import AsyncioBackend, AsyncioHTTPTransport, new_http_client
+from maghub.llm.network import MAX_BUFFERED_BYTES, AsyncioBackend, AsyncioHTTPTransport, new_http_client
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 BIG = bytes(range(256)) * 4096  # 1 MiB
@@ -116,6 +116,28 @@ async def test_large_bodies_both_ways_on_one_kept_alive_connection(tmp_path: Pat
                 assert reply.status_code == 200
                 assert reply.content == str(size).encode() + b"\n" + BIG
         assert server.connections == 1
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+async def test_reading_resumes_after_the_buffer_filled_up(tmp_path: Path, tls: bool) -> None:
+    """Back-pressure: reading stops while much is buffered and resumes as the reader catches up."""
+    server_context, client_context = self_signed(tmp_path) if tls else (None, None)
+    total = 4 * MAX_BUFFERED_BYTES
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"x" * total)
+        await writer.drain()
+
+    async with serving(flood, server_context) as server:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", server.port, timeout=5)
+        if client_context is not None:
+            stream = await stream.start_tls(client_context, server_hostname="127.0.0.1", timeout=5)
+        await asyncio.sleep(0.3)  # nobody reads: the buffer fills and reading is paused
+        received = 0
+        while data := await stream.read(65536, timeout=3):
+            received += len(data)
+        await stream.aclose()
+    assert received == total
 
 
 async def test_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from maghub.store.database import Database
@@ -148,6 +149,27 @@ async def test_a_failing_unit_among_concurrent_ones_fails_alone(database: Databa
     assert [o for i, o in enumerate(outcomes) if i != 3] == [f"c{n}" for n in range(8) if n != 3]
     rows, total = await database.run_read(lambda session: ConversationRepository(session).list_for_user("u1"))
     assert total == 7 and "c3" not in {row.id for row in rows}
+
+
+async def test_a_unit_whose_changes_fail_to_flush_fails_alone(database: Database) -> None:
+    """The failure comes when the unit's pending ORM changes are written, after its work returned."""
+    await database.run_write(
+        lambda session: ConversationRepository(session).insert_conversation("taken", "u1", "chat", "t")
+    )
+
+    def create(session: Session, number: int) -> str:
+        session.add(ConversationRow(id="taken" if number == 2 else f"d{number}", user_id="u1", title="t"))
+        return f"d{number}"
+
+    async with asyncio.timeout(10):  # every caller gets its outcome (a lost one waited forever)
+        outcomes = await asyncio.gather(
+            *(database.run_write(functools.partial(create, number=n)) for n in range(6)), return_exceptions=True
+        )
+
+    assert isinstance(outcomes[2], IntegrityError)
+    assert [o for i, o in enumerate(outcomes) if i != 2] == [f"d{n}" for n in range(6) if n != 2]
+    _, total = await database.run_read(lambda session: ConversationRepository(session).list_for_user("u1"))
+    assert total == 6  # "taken" and the five others
 
 
 async def test_units_of_work_and_session_writes_see_each_other(database: Database) -> None:

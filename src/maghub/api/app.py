@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
-from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
+from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, CrossSiteRequestGuard
 from maghub.api.routes import auth, chat, graph_runs, graphs, hub, mcp, models, system
 from maghub.api.security import mag_access
 from maghub.heap import freeze_long_lived_objects
@@ -86,5 +86,6 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
         allow_headers=["*"],
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CrossSiteRequestGuard, allowed_origins=settings.cors_origins)
     app.add_middleware(AccessLogMiddleware)
     return app

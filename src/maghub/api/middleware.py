@@ -1,4 +1,5 @@
-"""ASGI middleware: request body size limit and one structured log line per request."""
+"""ASGI middleware: cross-site request refusal, request body size limit, and one structured log line
+per request."""
 
 from __future__ import annotations
 
@@ -11,6 +12,47 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("maghub.access")
+
+
+class CrossSiteRequestGuard:
+    """Refuses requests that change something when a browser says they come from another site.
+
+    CORS only hides answers from scripts of other origins; a page can still *send* a "simple"
+    request (a form post, a multipart upload, ``fetch`` in no-cors mode) and it runs. In local mode
+    maghub's routes need no token, so without this check any web page open in the user's browser
+    could, for example, upload a graph package. Browsers always name the page's origin in
+    ``Origin`` on such requests; clients that are not browsers (curl, the CLI, SDKs) send none
+    and pass. Allowed: the origins of ``MAGHUB_CORS_ORIGINS`` and maghub's own pages."""
+
+    _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app: ASGIApp, allowed_origins: list[str]) -> None:
+        self.app = app
+        self.allowed = {origin.rstrip("/").lower() for origin in allowed_origins}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in self._SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", ()))
+        origin = headers.get(b"origin")
+        if origin is None or self._allowed(
+            origin.decode("latin-1"), headers.get(b"host", b"").decode("latin-1"), scope
+        ):
+            await self.app(scope, receive, send)
+            return
+        message = (
+            f"Cross-site request refused: a page at {origin.decode('latin-1')!r} may not change anything here. "
+            "Add its origin to MAGHUB_CORS_ORIGINS if it is a client you trust."
+        )
+        await _send_json(send, 403, {"detail": message})
+
+    def _allowed(self, origin: str, host: str, scope: Scope) -> bool:
+        origin = origin.rstrip("/").lower()
+        if origin in self.allowed:
+            return True
+        own = f"{scope.get('scheme', 'http')}://{host}".lower()
+        return bool(host) and origin == own
 
 
 class BodySizeLimitMiddleware:

@@ -20,6 +20,7 @@ import anyio
 from maghub.agent import AgentFailed, AgentFinished, AssistantTurn, LLMChunk, ToolResult, TransferTarget, offer_tools
 from maghub.agent import run_agent as run_agent_loop
 from maghub.agent.recording import RoundRecorder
+from maghub.errors import MaghubError
 from maghub.graphs.compile import RUN_INPUT, CompiledGraph, CompiledNode, NodeKind
 from maghub.graphs.events import (
     NodeChunk,
@@ -287,7 +288,10 @@ class GraphTurn:
         servers = list(node.config.mcp_servers)
         tools = None
         if servers:
-            tools, notices = await offer_tools(services.mcp, servers)
+            try:
+                tools, notices = await offer_tools(services.mcp, servers)
+            except MaghubError as exc:  # a server removed after the run started
+                raise NodeError(str(exc)) from exc
             for notice in notices:
                 self._emit(NodeNotice(execution, node.name, node.scope, notice))
         transfers = (

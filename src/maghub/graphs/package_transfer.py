@@ -10,6 +10,7 @@ values, non-public headers and credentials in ``args`` are blanked and listed in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,9 @@ from maghub.mcp.advice import find_secret_in_arg
 from maghub.mcp.config import ServerConfig, parse_mcp_servers, to_mag_entry
 from maghub.mcp.registry import MCPRegistry
 from maghub.security.secrets import is_public_header, is_secret_env
+
+# A URL inside a longer text: scheme, "://", then up to whitespace or a quote.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
 
 
 @dataclass
@@ -63,7 +67,12 @@ class GraphPackages:
         """Store ``package``. ``may_configure``: the caller may add models and MCP servers (in auth mode,
         admins only); a package that would add some is refused otherwise, before anything is stored."""
         models = _parse_models(package.models)
-        servers = parse_mcp_servers({"mcpServers": package.mcp_servers})
+        # A package's servers are commands and addresses from elsewhere: they are added disabled,
+        # so that nothing starts before someone has looked at them.
+        servers = [
+            server.model_copy(update={"enabled": False})
+            for server in parse_mcp_servers({"mcpServers": package.mcp_servers})
+        ]
         existing_models = await self._models.names()
         existing_servers = {server.name for server in await self._mcp.configs()}
         new_models = [model for model in models if model.name not in existing_models]
@@ -91,10 +100,15 @@ class GraphPackages:
             name: await self._graphs.save(documents[name], create_only=True) for name in _dependencies_first(documents)
         }
         warnings = list(package.warnings)
+        if added_servers:
+            warnings.append(
+                f"MCP servers added disabled: {', '.join(added_servers)}. Check what each one runs, then enable "
+                'it ("disabled": false in POST /mcp/config).'
+            )
         if package.tool_folders:
             warnings.append(
                 "AI-generated MCP tools are not installed from packages (code from another machine): "
-                f"{', '.join(package.tool_folders)}. Register them with POST /mcp/register-tool if you trust them."
+                f"{', '.join(package.tool_folders)}."
             )
         return PackageImport(
             graph=saved.pop(package.graph.name),
@@ -161,6 +175,10 @@ def _parse_models(entries: Sequence[Any]) -> list[ModelConfig]:
                 f"{'.'.join(map(str, error['loc'])) or 'model'}: {error['msg']}" for error in exc.errors()
             )
             raise InvalidInputError(f"attachment/model.json: model {label} is invalid ({details})") from None
+    names = [model.name for model in models]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InvalidInputError(f"attachment/model.json names {', '.join(map(repr, repeated))} more than once")
     return models
 
 
@@ -199,6 +217,8 @@ def _dependencies_first(documents: dict[str, Any]) -> list[str]:
 def _shareable_model(model: ModelConfig, needs_secrets: list[str]) -> dict[str, Any]:
     entry = model.model_dump(exclude_none=True)
     entry["api_key"] = ""
+    entry["base_url"], blanked = _shareable_url(model.base_url)
+    needs_secrets += [f"model '{model.name}': base_url {part}" for part in blanked]
     if model.api_key:
         needs_secrets.append(f"model '{model.name}': api_key")
     if model.extra_headers:
@@ -211,10 +231,12 @@ def _shareable_server(server: ServerConfig, needs_secrets: list[str]) -> dict[st
     label = f"MCP server '{server.name}'"
     env = {}
     for key, value in server.env.items():
-        secret = is_secret_env(key, value)
-        env[key] = "" if secret else value
-        if secret:
+        if is_secret_env(key, value):
+            env[key] = ""
             needs_secrets.append(f"{label}: env.{key}")
+            continue
+        env[key], blanked = _shareable_text(value)
+        needs_secrets += [f"{label}: env.{key} {part}" for part in blanked]
     headers = {}
     for key, value in server.headers.items():
         public = is_public_header(key)
@@ -222,11 +244,13 @@ def _shareable_server(server: ServerConfig, needs_secrets: list[str]) -> dict[st
         if not public:
             needs_secrets.append(f"{label}: headers.{key}")
     args = list(server.args)
-    for index, arg in enumerate(args):
-        found = find_secret_in_arg(arg, args[index - 1] if index else None)
+    for index, arg in enumerate(server.args):
+        found = find_secret_in_arg(arg, server.args[index - 1] if index else None)
         if found is not None:
             args[index] = arg.replace(found, "")
             needs_secrets.append(f"{label}: args[{index}]")
+        args[index], blanked = _shareable_text(args[index])
+        needs_secrets += [f"{label}: args[{index}] {part}" for part in blanked]
     url = server.url
     if url is not None:
         url, blanked = _shareable_url(url)
@@ -235,13 +259,17 @@ def _shareable_server(server: ServerConfig, needs_secrets: list[str]) -> dict[st
 
 
 def _shareable_url(url: str) -> tuple[str, list[str]]:
-    """``url`` without a password or secret-looking query values, and what was blanked."""
-    parts = urlsplit(url)
+    """``url`` without user credentials or secret-looking query values, and what was blanked."""
+    try:
+        parts = urlsplit(url)
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:  # not a URL after all (e.g. an unclosed IPv6 bracket)
+        return url, []
     blanked = []
     netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", ":@", 1)
-        blanked.append("password")
+    if has_credentials:
+        netloc = netloc.rpartition("@")[2]
+        blanked.append("credentials")
     query = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if value and is_secret_env(key, value):
@@ -251,6 +279,18 @@ def _shareable_url(url: str) -> tuple[str, list[str]]:
     if not blanked:
         return url, []
     return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query))), blanked
+
+
+def _shareable_text(text: str) -> tuple[str, list[str]]:
+    """``text`` with every URL in it made shareable (a DSN in an env value or an argument)."""
+    blanked: list[str] = []
+
+    def shareable(match: re.Match[str]) -> str:
+        url, parts = _shareable_url(match.group())
+        blanked.extend(parts)
+        return url
+
+    return _URL.sub(shareable, text), blanked
 
 
 def _blank_secrets(server: ServerConfig) -> list[str]:

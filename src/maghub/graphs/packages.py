@@ -42,6 +42,8 @@ FORMAT_VERSION = 1
 MAX_ENTRIES = 5000
 MAX_ENTRY_BYTES = 8 * 1024 * 1024
 MAX_READ_BYTES = 32 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
+_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 
 @dataclass
@@ -93,9 +95,9 @@ class _Reader:
         self._read_bytes = 0
 
     def package(self, default_name: str) -> GraphPackage:
-        manifest = self._json(MANIFEST, required=False)
+        manifest = self._json(self._root + MANIFEST, required=False)
         written = manifest.get("readme_written") if isinstance(manifest, dict) else None
-        readme_written = set(written) if isinstance(written, list) else None
+        readme_written = {name for name in written if isinstance(name, str)} if isinstance(written, list) else None
         warnings: list[str] = []
         graph = self._graph(self._root, default_name, readme_written, warnings)
         subgraphs = [
@@ -189,19 +191,31 @@ class _Reader:
         return sorted(name for name in names if name)
 
     def _bytes(self, name: str) -> bytes | None:
+        """The entry's bytes, unpacked in chunks and cut off at the limits: the sizes an archive
+        declares are not trusted (a few kilobytes can claim ten bytes and unpack to gigabytes)."""
         info = self._entries.get(name)
         if info is None:
             return None
-        if info.file_size > MAX_ENTRY_BYTES or self._read_bytes + info.file_size > MAX_READ_BYTES:
+        if info.compress_type not in _COMPRESSIONS:
             raise InvalidInputError(
-                f"{self._source}: {name} is too large ({info.file_size} bytes unpacked); "
-                f"a package entry may be at most {MAX_ENTRY_BYTES} bytes"
+                f"{self._source}: {name} is compressed with method {info.compress_type}; "
+                "packages use deflate (or no compression), as zip tools write by default"
             )
-        self._read_bytes += info.file_size
+        limit = min(MAX_ENTRY_BYTES, MAX_READ_BYTES - self._read_bytes)
+        data = bytearray()
         try:
-            return self._archive.read(info)
-        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
+            with self._archive.open(info) as entry:
+                while chunk := entry.read(_CHUNK_BYTES):
+                    data += chunk
+                    if len(data) > limit:
+                        raise InvalidInputError(
+                            f"{self._source}: {name} is too large unpacked; a package entry may be at most "
+                            f"{MAX_ENTRY_BYTES} bytes, and all that is read of a package {MAX_READ_BYTES} bytes"
+                        )
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError) as exc:
             raise InvalidInputError(f"{self._source}: {name} cannot be unpacked ({exc})") from None
+        self._read_bytes += len(data)
+        return bytes(data)
 
     def _text(self, name: str) -> str | None:
         data = self._bytes(name)

@@ -78,6 +78,14 @@ class _StreamProtocol(asyncio.Protocol):
         self.writing_paused = False
         self._wake_drainer()
 
+    def take(self, max_bytes: int) -> bytes:
+        data = bytes(self.buffer[:max_bytes])
+        del self.buffer[:max_bytes]
+        if self.reading_paused and len(self.buffer) <= MAX_BUFFERED_BYTES // 2 and self.transport is not None:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        return data
+
     # --- waiting -------------------------------------------------------------------------------------
 
     def reader(self) -> asyncio.Future[bool]:
@@ -130,12 +138,7 @@ class AsyncioStream(AsyncNetworkStream):
         if not protocol.buffer and not protocol.eof:
             await _wait(protocol.reader(), timeout, httpcore2.ReadTimeout)
         if protocol.buffer:
-            data = bytes(protocol.buffer[:max_bytes])
-            del protocol.buffer[:max_bytes]
-            if protocol.reading_paused and len(protocol.buffer) <= MAX_BUFFERED_BYTES // 2:
-                protocol.reading_paused = False
-                self._transport.resume_reading()
-            return data
+            return protocol.take(max_bytes)
         if protocol.error is not None:
             raise httpcore2.ReadError(str(protocol.error) or type(protocol.error).__name__)
         return b""
@@ -170,6 +173,9 @@ class AsyncioStream(AsyncNetworkStream):
             raise httpcore2.ConnectError(str(exc)) from exc
         if transport is None:  # the connection closed during the handshake
             raise httpcore2.ConnectError(f"the connection to {server_hostname} closed during the TLS handshake")
+        # start_tls does not call connection_made again: from now on reading is paused and resumed
+        # on the TLS transport (pausing the TCP one under it would never be undone).
+        self._protocol.transport = transport
         return AsyncioStream(transport, self._protocol)
 
     def get_extra_info(self, info: str) -> Any:

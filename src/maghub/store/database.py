@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from maghub.errors import ConfigurationError
+from maghub.errors import ConfigurationError, UnavailableError
 from maghub.store.migrate import schema_is_current, upgrade_to_head
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,8 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction, committed on success and rolled back on any error."""
-        async with self._write_lock or nullcontext():
-            async with self._writer() as session, session.begin():
-                yield session
+        async with self._write_lock or nullcontext(), self._writer() as session, session.begin():
+            yield session
 
     async def run_read(self, work: Callable[[Session], T]) -> T:
         """``work(session)`` in a read-only session; returns what it returns (ORM rows stay usable:
@@ -152,6 +151,7 @@ class _ThreadedSQLite:
         self._writers = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
         self._read_threads = ThreadPoolExecutor(SQLITE_READER_THREADS, thread_name_prefix="maghub-sqlite-read")
         self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._closed = False
         self._writer = threading.Thread(target=self._write_queued, name="maghub-sqlite-write", daemon=True)
         self._writer.start()
 
@@ -159,6 +159,8 @@ class _ThreadedSQLite:
         loop = asyncio.get_running_loop()
         if not write:
             return await loop.run_in_executor(self._read_threads, self._read, work)
+        if self._closed:  # the writer thread is gone: the write would wait forever
+            raise UnavailableError("The database is closed: maghub is shutting down.")
         done: asyncio.Future[T] = loop.create_future()
         self._writes.put(_Write(work, done))
         return await done
@@ -190,15 +192,18 @@ class _ThreadedSQLite:
             with self._writers() as session, session.begin():
                 for write in batch:
                     try:
-                        with session.begin_nested():
-                            outcomes.append((write, write.work(session), None))
+                        with session.begin_nested():  # leaving it flushes: that can fail too
+                            result = write.work(session)
                     except Exception as exc:  # noqa: BLE001  # this unit's own failure, delivered to its caller
                         outcomes.append((write, None, exc))
+                    else:
+                        outcomes.append((write, result, None))
         except Exception as exc:  # noqa: BLE001  # the transaction as a whole failed: nothing of the batch is stored
             return [(write, None, exc) for write in batch]
         return outcomes
 
     def close(self) -> None:
+        self._closed = True
         self._writes.put(None)
         self._writer.join()
         self._read_threads.shutdown()
@@ -223,7 +228,7 @@ def _settle(outcomes: list[tuple[_Write, Any, BaseException | None]]) -> None:
 
 def _resolve(outcomes: list[tuple[_Write, Any, BaseException | None]]) -> None:
     for write, result, error in outcomes:
-        if write.done.cancelled():
+        if write.done.done():  # cancelled by its caller
             continue
         if error is None:
             write.done.set_result(result)
