@@ -4,6 +4,7 @@ scheduling (parallel, handoffs, loops, skips), streaming, storage, cancel and re
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from graph_samples import agent, answer_with_name, blocks, graph, node_of, subgraph
 
 from maghub.testing.harness import RunningMaghub
+from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
 from maghub.testing.scripted_llm import Reply, ScriptedLLM
 from maghub.testing.sse import StreamTranscript, post_stream, read_stream
 
@@ -31,6 +33,15 @@ async def save(hub: RunningMaghub, config: dict[str, Any]) -> None:
 
 async def run(hub: RunningMaghub, **body: Any) -> StreamTranscript:
     return await post_stream(hub.client, "/api/graphs/execute", body)
+
+
+def toolbox_server(marker: str) -> dict[str, Any]:
+    """The fixture toolbox over stdio, tagged so the test fails if its process outlives the test."""
+    return {
+        "command": sys.executable,
+        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+        "env": {MARKER_VARIABLE: marker},
+    }
 
 
 def requests_of(llm: ScriptedLLM, name: str) -> list[Any]:
@@ -276,15 +287,7 @@ async def test_bad_run_requests_fail_before_streaming(
 async def test_output_disabled_passes_tool_results_downstream_and_saves_files(
     marker: str, hub: RunningMaghub, llm: ScriptedLLM
 ) -> None:
-    import sys
-
-    from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
-
-    toolbox = {
-        "command": sys.executable,
-        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
-        "env": {MARKER_VARIABLE: marker},
-    }
+    toolbox = toolbox_server(marker)
     assert (await hub.client.post("/mcp/add", json={"mcpServers": {"toolbox": toolbox}})).status_code == 200
     fetch = agent("F", ["start"], ["W"], mcp_servers=["toolbox"], output_enabled=False)
     await save(hub, graph("tools", fetch, agent("W", ["F"], ["end"], save="md")))
@@ -312,15 +315,7 @@ async def test_output_disabled_passes_tool_results_downstream_and_saves_files(
 async def test_nodes_connect_idle_servers_and_say_why_a_server_offers_no_tools(
     marker: str, hub: RunningMaghub, llm: ScriptedLLM
 ) -> None:
-    import sys
-
-    from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
-
-    server = {
-        "command": sys.executable,
-        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
-        "env": {MARKER_VARIABLE: marker},
-    }
+    server = toolbox_server(marker)
     servers = {"toolbox": server, "off": {**server, "disabled": True}}
     assert (await hub.client.post("/mcp/add", json={"mcpServers": servers})).status_code == 200
     assert (await hub.client.post("/mcp/disconnect/toolbox")).status_code == 200
@@ -405,15 +400,7 @@ async def test_subgraphs_two_deep(hub: RunningMaghub, llm: ScriptedLLM) -> None:
 
 async def test_realistic_research_graph(marker: str, hub: RunningMaghub, llm: ScriptedLLM) -> None:
     """Two fetchers with MCP tools in parallel, a summariser each, three writers, an end template."""
-    import sys
-
-    from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
-
-    toolbox = {
-        "command": sys.executable,
-        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
-        "env": {MARKER_VARIABLE: marker},
-    }
+    toolbox = toolbox_server(marker)
     assert (await hub.client.post("/mcp/add", json={"mcpServers": {"toolbox": toolbox}})).status_code == 200
     nodes = [
         agent("fetch_news", ["start"], ["sum_news"], mcp_servers=["toolbox"], output_enabled=False),
