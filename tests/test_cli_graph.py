@@ -130,3 +130,8 @@ def test_packages_export_and_import(server: MaghubProcess, tmp_path: Path) -> No
     assert imported.stdout.splitlines() == ["created graph pkg-top (version 1)", "  created subgraph pkg-leaf"]
     refused = graph_cli("import", str(package), "--replace", "--url", server.url)
     assert refused.returncode == 2 and "--replace does not apply to packages" in refused.stderr
+    missing = graph_cli("import", str(tmp_path / "none.zip"), "--url", server.url)
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    (tmp_path / "fake.zip").write_text("not a zip")
+    fake = graph_cli("import", str(tmp_path / "fake.zip"), "--url", server.url)
+    assert fake.returncode == 2 and "is not a zip file" in fake.stderr and "HTTP 400" in fake.stderr

@@ -39,7 +39,7 @@ from maghub.agent import (
     offer_tools,
     run_agent,
 )
-from maghub.agent.recording import Append, RoundRecorder
+from maghub.agent.recording import RoundRecorder
 from maghub.chat.locks import KeyedLocks
 from maghub.chat.store import ChatStore, History
 from maghub.chat.titles import TitleAndTags, generate_title_and_tags
@@ -250,13 +250,6 @@ class ChatTurn:
         return generated
 
 
-def _appender(store: ChatStore) -> Append[OpenRound]:
-    async def append(opened: OpenRound, message: dict[str, Any], usage: Usage | None) -> None:
-        await store.append(opened, message, usage=usage)
-
-    return append
-
-
 class _RoundWriter:
     """Stores a turn's events in its round as they come. The final answer is written together
     with the round's end (one transaction instead of two); whatever an interrupted turn leaves
@@ -266,7 +259,7 @@ class _RoundWriter:
         self, store: ChatStore, opening: asyncio.Task[OpenRound], title: asyncio.Task[TitleAndTags] | None
     ) -> None:
         self._store = store
-        self._recorder = RoundRecorder(opening, _appender(store))
+        self._recorder = RoundRecorder(opening, store.append)
         self._title = title
         self.status = "interrupted"
         self.error: str | None = DISCONNECTED

@@ -51,6 +51,8 @@ class PackageImport:
 @dataclass
 class PackageExport:
     data: bytes
+    document: dict[str, Any]
+    """The graph as ``GET /graphs/{name}/export`` gives it in JSON (a written README only)."""
     graphs: list[str]
     models: list[str]
     mcp_servers: list[str]
@@ -130,14 +132,15 @@ class GraphPackages:
         """The package of ``name``, with every graph it uses as a subgraph, and the models and MCP servers
         they name (those configured here)."""
         names = [name, *await self._graphs.subgraph_closure(name)]
-        documents, written, model_names, server_names = [], [], set(), set()
+        exported, documents, written, model_names, server_names = [], [], [], set(), set()
         for graph_name in names:
             stored, readme = await self._graphs.readme(graph_name)
             document = await self._graphs.export_document(graph_name)
+            exported.append(document)
             if stored.readme is not None:
                 written.append(graph_name)
             documents.append({**document, "readme": readme})
-            config = await self._graphs.config(graph_name)
+            config = stored.parsed()
             model_names |= config.model_names()
             server_names |= config.mcp_server_names()
 
@@ -161,7 +164,9 @@ class GraphPackages:
                 graph=documents[0], subgraphs=documents[1:], mcp_servers=servers, models=models, readme_written=written
             )
         )
-        return PackageExport(data, names, [model["name"] for model in models], list(servers), needs_secrets)
+        return PackageExport(
+            data, exported[0], names, [model["name"] for model in models], list(servers), needs_secrets
+        )
 
 
 def _parse_models(entries: Sequence[Any]) -> list[ModelConfig]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maghub.errors import InvalidInputError
-from maghub.graphs.config import name_problem, prompt_file_name_problem
+from maghub.graphs.config import DOCUMENT_KEYS, name_problem, prompt_file_name_problem
 
 CONFIG = "config.json"
 README = "readme.md"
@@ -131,7 +131,7 @@ class _Reader:
             raise InvalidInputError(
                 f'{self._source}: {folder}{CONFIG} must hold a JSON object like {{"name": ..., "nodes": [...]}}'
             )
-        document = {key: value for key, value in config.items() if key not in ("readme", "prompt_files", "version")}
+        document = {key: value for key, value in config.items() if key not in DOCUMENT_KEYS}
         document.setdefault("name", default_name)
         name = document["name"]
         if not isinstance(name, str) or name_problem(name):
@@ -276,7 +276,7 @@ def write_package(contents: PackageContents) -> bytes:
 
 
 def _write_graph(archive: zipfile.ZipFile, folder: str, document: Mapping[str, Any]) -> None:
-    config = {key: value for key, value in document.items() if key not in ("readme", "prompt_files", "version")}
+    config = {key: value for key, value in document.items() if key not in DOCUMENT_KEYS}
     _write_json(archive, folder + CONFIG, config)
     archive.writestr(folder + README, str(document.get("readme") or ""))
     for file_name, text in sorted((document.get("prompt_files") or {}).items()):

@@ -52,6 +52,9 @@ class StoredGraph:
     created_at: datetime
     updated_at: datetime
 
+    def parsed(self) -> GraphConfig:
+        return _parse_stored(self.name, self.config)
+
     def public_view(self) -> dict[str, Any]:
         """What ``GET /graphs/{name}`` returns: the configuration as submitted, plus its version."""
         return {**self.config, "version": self.version}
@@ -84,9 +87,6 @@ class GraphRegistry:
             row = await self._require(repo, name)
             return _stored(row, await repo.prompt_file_names(row.id))
 
-    async def config(self, name: str) -> GraphConfig:
-        return _parse_stored(name, (await self.get(name)).config)
-
     async def readme(self, name: str) -> tuple[StoredGraph, str]:
         """The graph and its README: the written one, else one generated from the configuration."""
         graph = await self.get(name)
@@ -99,7 +99,7 @@ class GraphRegistry:
             server.name: f"{server.transport.value}, {'enabled' if server.enabled else 'disabled'}"
             for server in await self._mcp.configs()
         }
-        return graph, render_readme(_parse_stored(name, graph.config), models=models, mcp_servers=servers)
+        return graph, render_readme(graph.parsed(), models=models, mcp_servers=servers)
 
     async def prompt_files(self, name: str) -> dict[str, str]:
         async with self._db.read() as session:

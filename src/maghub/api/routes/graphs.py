@@ -175,14 +175,13 @@ async def import_package_upload(
 async def export_graph(graph_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     """``file_path`` is the package on the server's disk (as the original); ``GET /graphs/{name}/package``
     downloads the same package, and ``graph`` is the graph as one JSON document."""
-    document = await runtime.graphs.export_document(graph_name)
     exported = await runtime.packages.export_package(graph_name)
     path = await anyio.to_thread.run_sync(_write_export, runtime, graph_name, exported.data)
     return {
         "status": "success",
         "message": f"图 '{graph_name}' 导出成功",
         "file_path": str(path),
-        "graph": document,
+        "graph": exported.document,
         "graphs": exported.graphs,
         "models": exported.models,
         "mcp_servers": exported.mcp_servers,

@@ -215,25 +215,19 @@ class ConversationRepository:
 
     def _update_round(self, conversation_id: str, round_id: int, changes: dict[str, Any], usage: Usage | None) -> None:
         """Apply ``changes`` to the round, add ``usage`` to it and its conversation, touch both."""
-        tokens = (usage or Usage()).to_dict()
+        added = {f"add_{key}": value for key, value in (usage or Usage()).to_dict().items()}
+        now = utcnow()
         connection = self._connection()
         connection.execute(
             _round_update(tuple(sorted(changes))),
             {
                 **{f"new_{column}": value for column, value in changes.items()},
-                **{f"add_{key}": value for key, value in tokens.items()},
+                **added,
                 "round_id": round_id,
-                "now": utcnow(),
+                "now": now,
             },
         )
-        connection.execute(
-            _ADD_CONVERSATION_USAGE,
-            {
-                **{f"add_{key}": value for key, value in tokens.items()},
-                "conversation_id": conversation_id,
-                "now": utcnow(),
-            },
-        )
+        connection.execute(_ADD_CONVERSATION_USAGE, {**added, "conversation_id": conversation_id, "now": now})
 
     def _connection(self) -> Connection:
         return self._session.connection()
