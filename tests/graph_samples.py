@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from maghub.graphs.config import GraphConfig
+from maghub.graphs.definition.config import GraphConfig
 from maghub.testing.scripted_llm import Reply
 from maghub.testing.sse import StreamTranscript
 

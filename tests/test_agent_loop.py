@@ -29,7 +29,9 @@ from maghub.llm.client import LLMClient
 from maghub.llm.config import ModelConfig
 from maghub.llm.errors import LLMErrorKind
 from maghub.llm.types import Usage
-from maghub.mcp import ConnectionState, MCPManager, UnknownServerError
+from maghub.mcp.connections.status import ConnectionState
+from maghub.mcp.connections.manager import MCPManager
+from maghub.mcp.errors import UnknownServerError
 from maghub.testing.mcp_servers.harness import FAST_POLICY, fixture_server, new_marker, wait_for_no_marked_processes
 from maghub.testing.scripted_llm import Reply, ScriptedLLM, serve_app
 

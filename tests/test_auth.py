@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from maghub.errors import ConfigurationError
-from maghub.server import check_host_allowed
+from maghub.service.server import check_host_allowed
 from maghub.settings import Settings
 from maghub.testing.harness import RunningMaghub, running_maghub
 from maghub.testing.process import MAGHUB_COMMAND, env_without_maghub_settings

@@ -17,7 +17,7 @@ from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
 from graph_samples import agent, answer_with_name, graph, node_of
 
-from maghub.runtime import Runtime
+from maghub.service.runtime import Runtime
 from maghub.settings import Settings
 from maghub.testing.harness import running_maghub
 from maghub.testing.mcp_servers.harness import MARKER_VARIABLE

@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 from graph_samples import GraphConfig, linear, node, parsed, subgraph
 
-from maghub.graphs.compile import RUN_INPUT, CompiledGraph, HandoffTarget, NodeInput, NodeKind, compile_graph
-from maghub.graphs.validation import GraphValidationError
+from maghub.graphs.definition.compile import RUN_INPUT, CompiledGraph, HandoffTarget, NodeInput, NodeKind, compile_graph
+from maghub.graphs.definition.validation import GraphValidationError
 
 
 def levels(compiled: CompiledGraph) -> dict[str, int]:

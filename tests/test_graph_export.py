@@ -17,7 +17,7 @@ from graph_samples import agent, answer_with_name, graph, node_of
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from maghub.graphs.mcp_export import generate_mcp_script, tool_name_for
+from maghub.graphs.sharing.mcp_export import generate_mcp_script, tool_name_for
 from maghub.settings import Settings
 from maghub.testing.harness import RunningMaghub, running_maghub
 from maghub.testing.process import free_port

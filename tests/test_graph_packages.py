@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from graph_samples import graph, node, subgraph
 
-from maghub.graphs.packages import MAX_ENTRY_BYTES
+from maghub.graphs.sharing.packages import MAX_ENTRY_BYTES
 from maghub.testing.harness import RunningMaghub
 
 API_KEY = "sk-live-4f9a8b7c6d5e4f3a2b1c"

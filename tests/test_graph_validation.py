@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from graph_samples import graph, linear, node, parsed, subgraph, web_client_graph
 
-from maghub.graphs.config import GraphConfig, GraphDocument
-from maghub.graphs.documents import parse_document
-from maghub.graphs.validation import (
+from maghub.graphs.definition.config import GraphConfig, GraphDocument
+from maghub.graphs.definition.documents import parse_document
+from maghub.graphs.definition.validation import (
     Catalog,
     GraphProblem,
     GraphValidationError,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from graph_samples import graph, linear, node, subgraph, web_client_graph
 
-from maghub.graphs.validation import GraphValidationError
+from maghub.graphs.definition.validation import GraphValidationError
 from maghub.testing.harness import RunningMaghub
 
 

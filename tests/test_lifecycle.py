@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from maghub.errors import UnavailableError
-from maghub.lifecycle import ActivityTracker, ShutdownController
+from maghub.service.lifecycle import ActivityTracker, ShutdownController
 from maghub.testing.harness import RunningMaghub
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from maghub.mcp.advice import ABSENT, Advice, ConfigReview, review_server_config
+from maghub.mcp.configuration.advice import ABSENT, Advice, ConfigReview, review_server_config
 
 BOGUS = "maghub-no-such-program-7f3a"
 

@@ -20,18 +20,10 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from maghub.mcp import (
-    ConnectionState,
-    FailureKind,
-    MCPManager,
-    ServerConfig,
-    ServerDisabledError,
-    ServerNotConnectedError,
-    ToolNotFoundError,
-    ToolTimeoutError,
-    UnknownServerError,
-    parse_server_entry,
-)
+from maghub.mcp.connections.status import ConnectionState, FailureKind
+from maghub.mcp.connections.manager import MCPManager
+from maghub.mcp.configuration.server_config import ServerConfig, parse_server_entry
+from maghub.mcp.errors import ServerDisabledError, ServerNotConnectedError, ToolNotFoundError, ToolTimeoutError, UnknownServerError
 from maghub.testing.mcp_servers.harness import (
     FAST_POLICY,
     MARKER_VARIABLE,

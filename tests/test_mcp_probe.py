@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from maghub.mcp import ConnectionState, FailureKind, MCPManager, ServerConfig, parse_server_entry, probe_server
+from maghub.mcp.connections.status import ConnectionState, FailureKind
+from maghub.mcp.connections.manager import MCPManager
+from maghub.mcp.configuration.server_config import ServerConfig, parse_server_entry
+from maghub.mcp.connections.probe import probe_server
 from maghub.testing.mcp_servers.harness import (
     FAST_POLICY,
     MARKER_VARIABLE,

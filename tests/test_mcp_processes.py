@@ -15,15 +15,12 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from maghub.mcp import (
-    ConnectionState,
-    FailureKind,
-    MCPManager,
-    ServerNotConnectedError,
-    parse_server_entry,
-    process_tree,
-)
-from maghub.mcp.process_tree import ProcessEntry, tree_members
+from maghub.mcp.connections.status import ConnectionState, FailureKind
+from maghub.mcp.connections.manager import MCPManager
+from maghub.mcp.errors import ServerNotConnectedError
+from maghub.mcp.configuration.server_config import parse_server_entry
+from maghub.mcp.connections import process_tree
+from maghub.mcp.connections.process_tree import ProcessEntry, tree_members
 from maghub.testing.mcp_servers.harness import (
     FAST_POLICY,
     MARKER_VARIABLE,

@@ -10,7 +10,9 @@ from dataclasses import replace
 
 import pytest
 
-from maghub.mcp import ConnectionState, MCPManager, parse_mcp_servers
+from maghub.mcp.connections.status import ConnectionState
+from maghub.mcp.connections.manager import MCPManager
+from maghub.mcp.configuration.server_config import parse_mcp_servers
 from maghub.testing.mcp_servers.harness import FAST_POLICY, MARKER_VARIABLE
 
 pytestmark = pytest.mark.skipif(shutil.which("npx") is None, reason="npx is not installed")

@@ -7,9 +7,11 @@ import re
 import mcp_types
 import pytest
 
-from maghub.mcp import ConnectionPolicy, ToolCallResult, ToolRoute, ToolSpec
-from maghub.mcp.config import parse_server_entry
-from maghub.mcp.policy import is_package_runner
+from maghub.mcp.connections.policy import ConnectionPolicy
+from maghub.mcp.results import ToolCallResult
+from maghub.mcp.tools import ToolRoute, ToolSpec
+from maghub.mcp.configuration.server_config import parse_server_entry
+from maghub.mcp.connections.policy import is_package_runner
 from maghub.mcp.results import llm_text
 from maghub.mcp.tools import assign_tool_names, build_openai_tools
 

@@ -1,3 +1,3 @@
-from maghub.cli import main
+from maghub.cli.app import main
 
 main()

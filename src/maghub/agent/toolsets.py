@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from maghub.mcp.errors import MCPHubError
-from maghub.mcp.manager import MCPManager
+from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.results import error_text
-from maghub.mcp.status import ConnectionState
+from maghub.mcp.connections.status import ConnectionState
 
 # How long MCPToolSet.when_ready waits for servers that are still connecting (e.g. right after start).
 DEFAULT_READY_TIMEOUT = 10.0

@@ -15,8 +15,8 @@ from maghub.api.errors import install_error_handlers
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, CrossSiteRequestGuard
 from maghub.api.routes import auth, chat, graph_runs, graphs, hub, mcp, models, system
 from maghub.api.security import mag_access
-from maghub.heap import freeze_long_lived_objects
-from maghub.runtime import Runtime
+from maghub.service.heap import freeze_long_lived_objects
+from maghub.service.runtime import Runtime
 from maghub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
         app.state.runtime = runtime
         try:
             if settings.demo:
-                from maghub.demo import register_demo_model
+                from maghub.api.demo import register_demo_model
 
                 await register_demo_model(runtime)
             freeze_long_lived_objects()
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
     app.include_router(auth.router)
     app.include_router(hub.router)
     if settings.demo:
-        from maghub.demo import mount_demo_llm
+        from maghub.api.demo import mount_demo_llm
 
         mount_demo_llm(app)
 

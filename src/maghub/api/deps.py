@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from maghub.runtime import Runtime
+from maghub.service.runtime import Runtime
 
 
 async def get_runtime(request: Request) -> Runtime:

@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from maghub.api.deps import RuntimeDep
 from maghub.auth.users import User
 from maghub.errors import AuthenticationError, ForbiddenError
-from maghub.runtime import Runtime
+from maghub.service.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /api/auth/login")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

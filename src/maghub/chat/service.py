@@ -44,11 +44,11 @@ from maghub.chat.locks import KeyedLocks
 from maghub.chat.store import ChatStore, History
 from maghub.chat.titles import TitleAndTags, generate_title_and_tags
 from maghub.errors import InvalidInputError, MaghubError
-from maghub.lifecycle import ActivityTracker
+from maghub.service.lifecycle import ActivityTracker
 from maghub.llm.registry import ModelRegistry
 from maghub.llm.types import Usage
 from maghub.mcp.errors import UnknownServerError
-from maghub.mcp.manager import MCPManager
+from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.results import error_text
 from maghub.store.repositories.conversations import OpenRound
 

@@ -13,7 +13,7 @@ import anyio
 import anyio.to_thread
 import httpx2
 
-from maghub.heap import freeze_long_lived_objects
+from maghub.service.heap import freeze_long_lived_objects
 from maghub.llm.config import ModelConfig
 
 if TYPE_CHECKING:

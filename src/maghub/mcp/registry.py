@@ -1,7 +1,7 @@
 """The one MCP server registry behind ``/mcp/*``, ``/api/servers`` and every tool call (SPEC §3).
 
 Configurations live in the database (secrets in ``env``/``headers`` encrypted); the
-:class:`~maghub.mcp.manager.MCPManager` holds the live connections. Every change is committed first
+:class:`~maghub.mcp.connections.manager.MCPManager` holds the live connections. Every change is committed first
 and then applied to the manager, under one lock, so the two never disagree about the set.
 """
 
@@ -12,9 +12,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from maghub.mcp.config import ServerConfig
+from maghub.mcp.configuration.server_config import ServerConfig
 from maghub.mcp.errors import UnknownServerError
-from maghub.mcp.manager import ApplyResult, MCPManager
+from maghub.mcp.connections.manager import ApplyResult, MCPManager
 from maghub.security.secrets import SecretBox, mask_env, mask_headers, restore_masked
 from maghub.store.database import Database
 from maghub.store.repositories.mcp_servers import McpServerRepository

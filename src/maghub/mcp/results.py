@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-# The SDK loads later than this module (see maghub.mcp.sdk): content blocks are told apart by their
+# The SDK loads later than this module (see maghub.mcp.connections.sdk): content blocks are told apart by their
 # ``type`` field, the protocol's discriminator, rather than by class.
 if TYPE_CHECKING:
     import mcp_types

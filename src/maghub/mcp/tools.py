@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from maghub.mcp.tool_names import INVALID_NAME_CHARS, MAX_TOOL_NAME_LENGTH, with_hash
 
-if TYPE_CHECKING:  # only for annotations: the SDK loads later than this module (see maghub.mcp.sdk)
+if TYPE_CHECKING:  # only for annotations: the SDK loads later than this module (see maghub.mcp.connections.sdk)
     import mcp_types
 
 

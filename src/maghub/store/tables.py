@@ -85,7 +85,7 @@ class ModelRow(Base):
 
 
 class McpServerRow(Base):
-    """An MCP server in the canonical form (``maghub.mcp.config.ServerConfig``).
+    """An MCP server in the canonical form (``maghub.mcp.configuration.server_config.ServerConfig``).
 
     ``config`` holds every field but ``env`` and ``headers``, whose values may be secrets: they are
     stored together, encrypted, in ``secrets_encrypted``.

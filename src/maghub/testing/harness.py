@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx2
 import uvicorn
 
-from maghub.server import bind_listener, build_server, listen_url
+from maghub.service.server import bind_listener, build_server, listen_url
 from maghub.settings import Settings
 
 

@@ -21,7 +21,7 @@ from maghub.chat.conversations import CompactType, Status
 from maghub.chat.reply import collect_reply
 from maghub.chat.service import DEFAULT_USER, ChatEvent, ChatNotice, ChatRequest
 from maghub.errors import InvalidInputError
-from maghub.runtime import Runtime
+from maghub.service.runtime import Runtime
 
 router = APIRouter(tags=["chat"])
 

@@ -12,7 +12,7 @@ from maghub.api.deps import RuntimeDep
 from maghub.api.routes.chat import UserIdField, UserIdQuery, owner
 from maghub.api.security import TokenUser
 from maghub.api.sse import error_payload, event_stream
-from maghub.graphs.events import (
+from maghub.graphs.running.events import (
     NodeChunk,
     NodeFailed,
     NodeFinished,
@@ -23,8 +23,8 @@ from maghub.graphs.events import (
     RunFinished,
     RunStarted,
 )
-from maghub.graphs.ordering import per_node_blocks
-from maghub.graphs.runs import ExecuteRequest, LiveRun
+from maghub.graphs.running.ordering import per_node_blocks
+from maghub.graphs.running.runs import ExecuteRequest, LiveRun
 
 router = APIRouter(tags=["graph runs"])
 

@@ -7,7 +7,7 @@ is a 400 whose ``problems`` list every ``{node, field, message}``; deleting a gr
 as a subgraph is a 409 unless ``?force=true``; a rename checks the new name and updates subgraph
 references. Zip packages (``import_package*``, and what ``export`` writes) are read in memory, never
 extracted, checked whole before anything is stored, and carry no secrets (see
-:mod:`maghub.graphs.package_transfer`); ``GET /graphs/{name}/package`` downloads one.
+:mod:`maghub.graphs.sharing.transfer`); ``GET /graphs/{name}/package`` downloads one.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from pydantic import BaseModel, Field
 from maghub.api.deps import RuntimeDep
 from maghub.api.security import AdminInAuthMode, TokenUser, may_configure
 from maghub.errors import InvalidInputError, NotFoundError
-from maghub.graphs.config import GraphDocument
-from maghub.graphs.documents import attach_prompt_files, parse_document, parse_document_text, read_document_file
-from maghub.graphs.mcp_export import generate_mcp_script
-from maghub.graphs.package_transfer import PackageImport
-from maghub.graphs.packages import GraphPackage, read_package
-from maghub.graphs.registry import SaveResult
-from maghub.graphs.validation import GraphProblem
-from maghub.runtime import Runtime
+from maghub.graphs.definition.config import GraphDocument
+from maghub.graphs.definition.documents import attach_prompt_files, parse_document, parse_document_text, read_document_file
+from maghub.graphs.sharing.mcp_export import generate_mcp_script
+from maghub.graphs.sharing.transfer import PackageImport
+from maghub.graphs.sharing.packages import GraphPackage, read_package
+from maghub.graphs.definition.registry import SaveResult
+from maghub.graphs.definition.validation import GraphProblem
+from maghub.service.runtime import Runtime
 
 router = APIRouter(tags=["graphs"])
 

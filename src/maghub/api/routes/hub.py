@@ -15,11 +15,11 @@ from maghub.api.deps import RuntimeDep
 from maghub.api.security import SignedIn, admin_in_auth_mode, token_in_auth_mode
 from maghub.auth.users import User
 from maghub.errors import ConflictError, ForbiddenError
-from maghub.mcp.advice import review_server_config
-from maghub.mcp.config import ServerConfig, Transport, parse_hub_server, parse_server_entry, to_hub_config
+from maghub.mcp.configuration.advice import review_server_config
+from maghub.mcp.configuration.server_config import ServerConfig, Transport, parse_hub_server, parse_server_entry, to_hub_config
 from maghub.mcp.errors import UnknownServerError
-from maghub.mcp.status import ConnectionState, ServerStatus
-from maghub.runtime import Runtime
+from maghub.mcp.connections.status import ConnectionState, ServerStatus
+from maghub.service.runtime import Runtime
 from maghub.timestamps import iso_utc_or_none, utc_now_iso
 
 router = APIRouter(prefix="/api/servers", tags=["hub"])

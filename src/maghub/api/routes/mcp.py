@@ -14,11 +14,11 @@ from pydantic import BaseModel, Field
 from maghub.api.deps import RuntimeDep
 from maghub.api.security import AdminInAuthMode
 from maghub.errors import InvalidInputError
-from maghub.mcp.config import parse_mcp_servers, to_mag_document
+from maghub.mcp.configuration.server_config import parse_mcp_servers, to_mag_document
 from maghub.mcp.errors import UnknownServerError
-from maghub.mcp.status import ConnectionState, ServerStatus
+from maghub.mcp.connections.status import ConnectionState, ServerStatus
 from maghub.mcp.tools import ToolSpec
-from maghub.runtime import Runtime
+from maghub.service.runtime import Runtime
 from maghub.timestamps import iso_utc_or_none
 
 router = APIRouter(tags=["mcp"])

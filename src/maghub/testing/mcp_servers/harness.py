@@ -11,9 +11,9 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from maghub.mcp.config import ServerConfig, parse_server_entry
-from maghub.mcp.policy import ConnectionPolicy
-from maghub.mcp.process_tree import read_environment_variable
+from maghub.mcp.configuration.server_config import ServerConfig, parse_server_entry
+from maghub.mcp.connections.policy import ConnectionPolicy
+from maghub.mcp.connections.process_tree import read_environment_variable
 
 # Set in every fixture server's environment, so that a test can find all processes it started
 # (and their children) in the process table, wherever they were reparented to.

@@ -1,0 +1,1 @@
+"""The ``maghub`` command line: ``app`` builds the command tree; one module per command group."""

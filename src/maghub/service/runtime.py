@@ -1,0 +1,142 @@
+"""The composition root: builds the services a running maghub needs, and closes them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from maghub.auth.tokens import TokenService, load_or_create_jwt_secret
+from maghub.auth.users import UserService
+from maghub.chat.conversations import ConversationService
+from maghub.chat.service import ChatService
+from maghub.chat.store import ChatStore
+from maghub.errors import ConfigurationError
+from maghub.graphs.running.engine import EngineServices
+from maghub.graphs.sharing.transfer import GraphPackages
+from maghub.graphs.definition.registry import GraphRegistry
+from maghub.graphs.running.run_store import RunStore
+from maghub.graphs.running.runs import RunManager
+from maghub.service.lifecycle import ActivityTracker, ShutdownController
+from maghub.llm.pool import LLMClientPool
+from maghub.llm.registry import ModelRegistry
+from maghub.mcp.connections.manager import MCPManager
+from maghub.mcp.connections.policy import ConnectionPolicy
+from maghub.mcp.registry import MCPRegistry
+from maghub.security.secrets import SecretBox, load_or_create_key
+from maghub.settings import Settings
+from maghub.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+def _signal_own_process() -> None:
+    # Any ASGI server (uvicorn, hypercorn) treats SIGTERM as "finish in-flight requests, then exit".
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    secrets: SecretBox
+    models: ModelRegistry
+    llm_clients: LLMClientPool
+    mcp: MCPRegistry
+    users: UserService
+    activity: ActivityTracker
+    shutdown: ShutdownController
+    chat: ChatService
+    conversations: ConversationService
+    graphs: GraphRegistry
+    packages: GraphPackages
+    runs: RunManager
+    _resources: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        request_exit: Callable[[], None] | None = None,
+        *,
+        mcp_policy: ConnectionPolicy | None = None,
+    ) -> Runtime:
+        """Build everything; must be closed with :meth:`aclose` in the same task (MCP sessions
+        belong to the task that opened them)."""
+        ensure_data_dir(settings)
+        resources = AsyncExitStack()
+        try:
+            database = Database(settings.resolved_database_url)
+            resources.push_async_callback(database.dispose)
+            await database.migrate()
+            secrets = open_secret_box(settings)
+            tokens = TokenService(
+                load_or_create_jwt_secret(settings.data_dir, settings.jwt_secret_value),
+                timedelta(minutes=settings.jwt_lifetime_minutes),
+            )
+            llm_clients = LLMClientPool(default_timeout=settings.llm_timeout_seconds)
+            resources.push_async_callback(llm_clients.aclose)
+            manager = await resources.enter_async_context(MCPManager(mcp_policy))
+            mcp = MCPRegistry(database, secrets, manager)
+            await mcp.start()
+            activity = ActivityTracker()
+            models = ModelRegistry(database, secrets, llm_clients)
+            graphs = GraphRegistry(database, models, mcp)
+            engine = EngineServices(RunStore(database), models, manager, settings.data_dir)
+            # Closed before the MCP connections: runs still going are stored as interrupted first.
+            runs = await resources.enter_async_context(RunManager(engine, graphs, activity))
+        except BaseException:
+            await resources.aclose()
+            raise
+        log.info("database ready", extra={"database": database.safe_url})
+        chat = ChatService(ChatStore(database), models, manager, activity)
+        return cls(
+            settings=settings,
+            database=database,
+            secrets=secrets,
+            models=models,
+            llm_clients=llm_clients,
+            mcp=mcp,
+            users=UserService(database, tokens),
+            activity=activity,
+            shutdown=ShutdownController(activity, request_exit or _signal_own_process),
+            chat=chat,
+            conversations=ConversationService(database, models, chat.locks, settings.data_dir),
+            graphs=graphs,
+            packages=GraphPackages(graphs, models, mcp),
+            runs=runs,
+            _resources=resources,
+        )
+
+    async def aclose(self) -> None:
+        self.activity.closing = True
+        drained = await self.activity.wait_idle(self.settings.shutdown_grace_seconds)
+        if not drained:
+            log.warning("closing with sessions still in flight", extra={"active_sessions": self.activity.count})
+        # In reverse order of creation: MCP servers stop, then clients and the database close.
+        await self._resources.aclose()
+
+
+def open_secret_box(settings: Settings) -> SecretBox:
+    """The box for stored secrets, with the configured key or the data dir's (created once)."""
+    return SecretBox(load_or_create_key(settings.data_dir, settings.secret_key_value))
+
+
+def ensure_data_dir(settings: Settings) -> None:
+    """Create the data dir (private to this user) or fail with a message that says how to fix it."""
+
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"The data dir {path} is not writable ({exc.strerror or exc}). "
+            "Choose another with --data-dir or MAGHUB_DATA_DIR, or fix its permissions."
+        ) from exc
