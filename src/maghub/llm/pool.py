@@ -1,7 +1,8 @@
 """One LLM client per configured model.
 
 The openai SDK is imported on first use, not at startup: it costs the server about half a second
-of start time, and a server may run for a while before anything calls a model.
+of start time, and a server may run for a while before anything calls a model (``tests/test_startup.py``
+checks the server path does not import it).
 """
 
 from __future__ import annotations
