@@ -120,10 +120,12 @@ async def test_a_dependency_that_does_not_exist_reports_the_installers_message(m
 
 @pytest.mark.slow
 async def test_a_script_that_is_no_mcp_server_is_not_registered(maghub: RunningMaghub) -> None:
-    script = "import sys\nsys.exit('this tool crashed on purpose')\n"
-    status, body = await register(maghub, folder_name="broken", script_files={"main.py": script})
+    # Its dependency is installed (the script prints its version), but the script is no server.
+    script = "import sys\nimport six\nsys.exit(f'six {six.__version__} is here, but this is no MCP server')\n"
+    status, body = await register(maghub, folder_name="broken", script_files={"main.py": script}, dependencies="six")
     assert status == 400, body
     assert "'broken' was installed but does not work as an MCP server" in body["detail"]
+    assert "is here, but this is no MCP server" in body["detail"]
     assert leftovers(maghub) == [] and await server_names(maghub) == []
     assert (await maghub.client.get("/mcp/ai-tools")).json() == []
 
