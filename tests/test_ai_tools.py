@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from maghub.mcp.tools import ToolSpec
 from maghub.settings import Settings
 from maghub.testing.harness import RunningMaghub, running_maghub
 from maghub.tools.dependencies import parse_dependencies
 from maghub.tools.folders import INSTALLING_MARKER
-from maghub.tools.template import example_server, raw_template
+from maghub.tools.template import example_server, generator_template, raw_template
 
 MAIN_ONLY = {"main.py": "print('never run')\n"}
 
@@ -267,3 +268,17 @@ async def test_the_template_teaches_the_tags_and_the_sdk_2_server_api(maghub: Ru
 def test_dependency_text_is_split_between_requirements_not_inside_them() -> None:
     assert parse_dependencies("httpx>=0.27 rich\nrequests >= 2, < 3") == ["httpx>=0.27", "rich", "requests>=2,<3"]
     assert parse_dependencies("  ") == []
+
+
+def test_the_template_lists_the_connected_tools_by_server() -> None:
+    tools = [
+        ToolSpec("time", "now", "The current\n  time {TOOLS_DESCRIPTION}.", {}, {}),
+        ToolSpec("time", "zones", "", {}, {}),
+        ToolSpec("files", "read", "Read a file.", {}, {}),
+    ]
+    template = generator_template(tools)
+    assert (
+        "### Server: time\n\n- **now**: The current time {TOOLS_DESCRIPTION}.\n- **zones**: (no description)"
+        "\n\n### Server: files\n\n- **read**: Read a file." in template
+    )
+    assert "No MCP tools are connected" not in template
