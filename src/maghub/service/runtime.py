@@ -16,20 +16,22 @@ from maghub.chat.conversations import ConversationService
 from maghub.chat.service import ChatService
 from maghub.chat.store import ChatStore
 from maghub.errors import ConfigurationError
-from maghub.graphs.running.engine import EngineServices
-from maghub.graphs.sharing.transfer import GraphPackages
 from maghub.graphs.definition.registry import GraphRegistry
+from maghub.graphs.running.engine import EngineServices
 from maghub.graphs.running.run_store import RunStore
 from maghub.graphs.running.runs import RunManager
-from maghub.service.lifecycle import ActivityTracker, ShutdownController
+from maghub.graphs.sharing.transfer import GraphPackages
 from maghub.llm.pool import LLMClientPool
 from maghub.llm.registry import ModelRegistry
 from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.connections.policy import ConnectionPolicy
 from maghub.mcp.registry import MCPRegistry
+from maghub.paths import tools_dir
 from maghub.security.secrets import SecretBox, load_or_create_key
+from maghub.service.lifecycle import ActivityTracker, ShutdownController
 from maghub.settings import Settings
 from maghub.store.database import Database
+from maghub.tools.registry import AIToolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class Runtime:
     models: ModelRegistry
     llm_clients: LLMClientPool
     mcp: MCPRegistry
+    ai_tools: AIToolRegistry
     users: UserService
     activity: ActivityTracker
     shutdown: ShutdownController
@@ -81,7 +84,11 @@ class Runtime:
             llm_clients = LLMClientPool(default_timeout=settings.llm_timeout_seconds)
             resources.push_async_callback(llm_clients.aclose)
             manager = await resources.enter_async_context(MCPManager(mcp_policy))
-            mcp = MCPRegistry(database, secrets, manager)
+            mcp = MCPRegistry(database, secrets, manager, tools_dir=tools_dir(settings.data_dir))
+            ai_tools = AIToolRegistry(
+                tools_dir(settings.data_dir), mcp, install_timeout=settings.tool_install_timeout_seconds
+            )
+            await ai_tools.start()
             await mcp.start()
             activity = ActivityTracker()
             models = ModelRegistry(database, secrets, llm_clients)
@@ -101,6 +108,7 @@ class Runtime:
             models=models,
             llm_clients=llm_clients,
             mcp=mcp,
+            ai_tools=ai_tools,
             users=UserService(database, tokens),
             activity=activity,
             shutdown=ShutdownController(activity, request_exit or _signal_own_process),
