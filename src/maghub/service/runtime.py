@@ -16,18 +16,18 @@ from maghub.chat.conversations import ConversationService
 from maghub.chat.service import ChatService
 from maghub.chat.store import ChatStore
 from maghub.errors import ConfigurationError
-from maghub.graphs.running.engine import EngineServices
-from maghub.graphs.sharing.transfer import GraphPackages
 from maghub.graphs.definition.registry import GraphRegistry
+from maghub.graphs.running.engine import EngineServices
 from maghub.graphs.running.run_store import RunStore
 from maghub.graphs.running.runs import RunManager
-from maghub.service.lifecycle import ActivityTracker, ShutdownController
+from maghub.graphs.sharing.transfer import GraphPackages
 from maghub.llm.pool import LLMClientPool
 from maghub.llm.registry import ModelRegistry
 from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.connections.policy import ConnectionPolicy
 from maghub.mcp.registry import MCPRegistry
 from maghub.security.secrets import SecretBox, load_or_create_key
+from maghub.service.lifecycle import ActivityTracker, ShutdownController
 from maghub.settings import Settings
 from maghub.store.database import Database
 
@@ -85,6 +85,7 @@ class Runtime:
             await mcp.start()
             activity = ActivityTracker()
             models = ModelRegistry(database, secrets, llm_clients)
+            await models.seal_stored_secrets()
             graphs = GraphRegistry(database, models, mcp)
             engine = EngineServices(RunStore(database), models, manager, settings.data_dir)
             # Closed before the MCP connections: runs still going are stored as interrupted first.
