@@ -304,3 +304,13 @@ async def test_rows_stored_in_clear_load_and_are_encrypted_at_startup(settings: 
         loaded = await second.runtime.models.get_config("m")
         assert loaded.base_url == model(port)["base_url"] and loaded.extra_headers == model(port)["extra_headers"]
         assert_no_secret("the database after a restart", await stored_text(second))
+
+
+async def test_an_invalid_url_is_not_echoed_with_its_credentials(maghub: RunningMaghub) -> None:
+    entry = {"type": "streamable-http", "url": f"ftp://user:{HTTP_PASSWORD}@example.com/mcp?api_key={HTTP_API_KEY}"}
+    added = await maghub.client.post("/mcp/add", json={"mcpServers": {"x": entry}})
+    validated = await maghub.client.post("/api/servers/validate", json=entry)
+    for response in (added, validated):
+        assert "ftp://…:SEC…h3Kd@example.com/mcp?api_key=SEC…p8Vn" in response.text, response.text
+        assert_no_secret("the error", response.text)
+    assert added.status_code == 400 and validated.json()["data"]["isValid"] is False
