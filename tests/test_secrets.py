@@ -12,8 +12,8 @@ import json
 import logging
 import sys
 import zipfile
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio

@@ -50,7 +50,8 @@ class JsonFormatter(logging.Formatter):
             payload["exception"] = self.formatException(record.exc_info)
         # Scrubbed before encoding: a secret with a quote or a backslash looks different inside JSON.
         scrubbed = {key: log_redactor(value) if isinstance(value, str) else value for key, value in payload.items()}
-        return json.dumps(scrubbed, default=lambda value: log_redactor(str(value)), ensure_ascii=False)
+        line = json.dumps(scrubbed, default=lambda value: log_redactor(str(value)), ensure_ascii=False)
+        return log_redactor(line)  # and what nested fields (lists, mappings) hold
 
 
 class NonProtocolOutputFilter(logging.Filter):

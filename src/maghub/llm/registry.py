@@ -86,11 +86,14 @@ class ModelRegistry:
 
     async def seal_stored_secrets(self) -> int:
         """Encrypt the secrets that rows stored by older versions hold in clear; returns how many rows
-        changed. Cheap when there are none: no secret is decrypted to find them."""
+        changed. Cheap when there are none: one read, and no secret is decrypted to find them."""
+        async with self._db.read() as session:
+            names = [row.name for row in await ModelRepository(session).list() if self._holds_clear_secrets(row)]
         sealed = 0
-        async with self._db.write() as session:
-            for row in await ModelRepository(session).list():
-                if self._holds_clear_secrets(row):
+        for name in names:
+            async with self._db.write() as session:
+                row = await ModelRepository(session).get(name, for_update=True)
+                if row is not None and self._holds_clear_secrets(row):  # another process may have sealed it
                     config = self._to_config(row)
                     self._fill(row, config, api_key=config.api_key)
                     sealed += 1
@@ -153,7 +156,6 @@ class ModelRegistry:
 
     def _fill(self, row: ModelRow, config: ModelConfig, *, api_key: str) -> None:
         row.name = config.name
-        row.base_url = config.base_url
         row.model = config.model
         row.api_key_encrypted = self._secrets.encrypt(api_key) if api_key else ""
         clear, secret = sealed_model(config)

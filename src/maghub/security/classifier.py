@@ -322,10 +322,6 @@ def secret_texts(kind: Kind, value: Any) -> list[str]:
     return [piece.text for _, pieces in classify(kind, value) for piece in pieces if piece.secret]
 
 
-def has_secret(kind: Kind, value: Any) -> bool:
-    return bool(secret_texts(kind, value))
-
-
 def restored(kind: Kind, sent: Any, stored: Any) -> Any:
     """``sent`` with every masked secret that a client read back replaced by the ``stored`` secret.
 
