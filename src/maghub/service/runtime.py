@@ -16,18 +16,18 @@ from maghub.chat.conversations import ConversationService
 from maghub.chat.service import ChatService
 from maghub.chat.store import ChatStore
 from maghub.errors import ConfigurationError
-from maghub.graphs.definition.registry import GraphRegistry
 from maghub.graphs.running.engine import EngineServices
+from maghub.graphs.sharing.transfer import GraphPackages
+from maghub.graphs.definition.registry import GraphRegistry
 from maghub.graphs.running.run_store import RunStore
 from maghub.graphs.running.runs import RunManager
-from maghub.graphs.sharing.transfer import GraphPackages
+from maghub.service.lifecycle import ActivityTracker, ShutdownController
 from maghub.llm.pool import LLMClientPool
 from maghub.llm.registry import ModelRegistry
 from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.connections.policy import ConnectionPolicy
 from maghub.mcp.registry import MCPRegistry
 from maghub.security.secrets import SecretBox, load_or_create_key
-from maghub.service.lifecycle import ActivityTracker, ShutdownController
 from maghub.settings import Settings
 from maghub.store.database import Database
 

@@ -24,11 +24,11 @@ import anyio
 import anyio.abc
 
 from maghub.mcp.configuration.server_config import ServerConfig
+from maghub.mcp.errors import ServerNotConnectedError
 from maghub.mcp.connections.policy import ConnectionPolicy
+from maghub.mcp.results import ToolCallResult
 from maghub.mcp.connections.sdk import load_sdk
 from maghub.mcp.connections.status import ConnectionFailure, ConnectionState, ServerStatus
-from maghub.mcp.errors import ServerNotConnectedError
-from maghub.mcp.results import ToolCallResult
 from maghub.mcp.tools import ToolSpec
 
 if TYPE_CHECKING:
@@ -187,13 +187,7 @@ class ServerConnection:
     async def _connect_and_serve(self) -> ConnectionFailure | None:
         """One connection's life; returns why it ended, or None when it was stopped."""
         # Imported here, once _own has loaded the SDK off the event loop: this module must not import it.
-        from maghub.mcp.connections.live import (
-            LinkAttempt,
-            describe_failure,
-            lost_failure,
-            open_live_session,
-            timeout_failure,
-        )
+        from maghub.mcp.connections.live import LinkAttempt, describe_failure, lost_failure, open_live_session, timeout_failure
 
         self._begin_attempt()
         attempt = LinkAttempt()
