@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -70,9 +71,9 @@ async def test_api_key_never_leaves_in_clear_nor_is_stored_in_clear(maghub: Runn
     assert stored and all(SECRET not in str(row) for row in stored)
     if maghub.runtime.database.is_sqlite:
         await maghub.runtime.database.dispose()  # flush WAL into the file before reading its bytes
-        db_file = maghub.settings.resolved_database_url.split("///", 1)[1]
-        raw = b"".join(p.read_bytes() for p in maghub.settings.data_dir.glob("maghub.db*"))
-        assert db_file.endswith("maghub.db")
+        db_file = Path(maghub.settings.resolved_database_url.split("///", 1)[1])
+        raw = b"".join(p.read_bytes() for p in db_file.parent.glob(f"{db_file.name}*"))
+        assert b"api_key_encrypted" in raw  # the database's bytes were read
         assert SECRET.encode() not in raw
     key_file = maghub.settings.data_dir / "secret.key"
     assert key_file.stat().st_mode & 0o777 == 0o600

@@ -1,4 +1,8 @@
-"""Structured logging: one line per event with its fields, as text (default) or JSON."""
+"""Structured logging: one line per event with its fields, as text (default) or JSON.
+
+Every line is scrubbed of the secrets maghub knows (:data:`maghub.security.redaction.log_redactor`):
+a library may log a URL with its credentials, a server may print its arguments.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from maghub.security.redaction import log_redactor
 from maghub.timestamps import iso_utc
 
 # uvicorn adds "color_message" (its message with ANSI colours) to every record: not a field.
@@ -29,7 +34,7 @@ class TextFormatter(logging.Formatter):
             line = f"{line}  {fields}"
         if record.exc_info:
             line = f"{line}\n{self.formatException(record.exc_info)}"
-        return line
+        return log_redactor(line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -43,7 +48,10 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str, ensure_ascii=False)
+        # Scrubbed before encoding: a secret with a quote or a backslash looks different inside JSON.
+        scrubbed = {key: log_redactor(value) if isinstance(value, str) else value for key, value in payload.items()}
+        line = json.dumps(scrubbed, default=lambda value: log_redactor(str(value)), ensure_ascii=False)
+        return log_redactor(line)  # and what nested fields (lists, mappings) hold
 
 
 class NonProtocolOutputFilter(logging.Filter):

@@ -30,8 +30,10 @@ from maghub.llm.config import ModelConfig
 from maghub.llm.errors import LLMErrorKind, classify, make_error
 from maghub.llm.network import new_http_client
 from maghub.llm.retry import RetryPolicy
+from maghub.llm.secrets import model_secret_texts
 from maghub.llm.sse import iter_sse_data
 from maghub.llm.types import ChunkEvent, CompletionResult, FinalEvent, StreamEvent, Usage
+from maghub.security.redaction import log_redactor
 
 __all__ = ["LLMClient", "strip_think"]
 
@@ -64,6 +66,7 @@ class LLMClient:
         http_client: httpx2.AsyncClient | None = None,
     ) -> None:
         self.config = config
+        log_redactor.add(model_secret_texts(config))  # the SDK and httpx2 may log its URL and headers
         self.retry = RetryPolicy(max_retries, retry_base_delay, retry_max_delay, max_retry_after)
         total = config.timeout or default_timeout
         # For streams httpx2's read timeout bounds each wait for data, not the whole reply.

@@ -12,11 +12,12 @@ import math
 import time
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 
 from maghub.llm.config import ModelConfig
+from maghub.llm.secrets import model_redactor
+from maghub.security.classifier import Kind, masked
 
 
 class LLMErrorKind(StrEnum):
@@ -122,7 +123,7 @@ def make_error(
     detail = redact(detail, config)
     what = f"HTTP {status_code}" if status_code is not None else _WHAT[kind]
     message = (
-        f"Model '{config.name}' ({config.model} at {redact_url(config.base_url)}): {what}"
+        f"Model '{config.name}' ({config.model} at {masked(Kind.URL, config.base_url)}): {what}"
         f"{': ' + detail if detail else ''} — {_ADVICE[kind]}."
     )
     return LLMError(
@@ -163,20 +164,9 @@ def _detail(exc: BaseException) -> str:
 
 
 def redact(text: str, config: ModelConfig) -> str:
-    """Remove the model's secrets from ``text``: providers sometimes echo the key they were sent."""
-    secrets = [config.api_key, *(config.extra_headers or {}).values()]
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
-def redact_url(url: str) -> str:
-    """``url`` without user info (``https://user:pass@host`` carries credentials)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    """Remove the model's secrets from ``text``: providers sometimes echo the key they were sent, and
+    transport errors the URL."""
+    return model_redactor(config)(text)
 
 
 def parse_retry_after(headers: httpx2.Headers) -> float | None:

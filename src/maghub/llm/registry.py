@@ -1,8 +1,14 @@
-"""The model registry: the stored LLM endpoints, their secrets, and one client per model."""
+"""The model registry: the stored LLM endpoints, their secrets, and one client per model.
+
+Secrets (:mod:`maghub.llm.secrets`) are encrypted at rest: the API key in its own column, a base URL
+with credentials and the extra headers in ``secrets_encrypted``, their clear columns holding them with
+the secrets left out. Rows stored before that keep loading, and are sealed at startup.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from maghub.errors import InvalidInputError, NotFoundError
 from maghub.llm.config import ModelConfig
 from maghub.llm.pool import LLMClientPool
-from maghub.security.secrets import SecretBox, is_masked_or_blank, mask_secret
+from maghub.llm.secrets import check_no_masked_values, masked_model, restore_model_secrets, sealed_model
+from maghub.security.secrets import SecretBox
 from maghub.store.database import Database
 from maghub.store.repositories.models import ModelRepository
 from maghub.store.tables import ModelRow, utcnow
@@ -20,6 +27,7 @@ if TYPE_CHECKING:
     from maghub.llm.client import LLMClient
 
 _COLUMNS = ("name", "base_url", "model", "api_key")
+_SEALED = ("base_url", "extra_headers")
 # How long a configuration read for a call is reused. This process's own changes apply at once;
 # changes another process makes to a shared PostgreSQL database within this many seconds.
 CONFIG_CACHE_SECONDS = 5.0
@@ -76,7 +84,23 @@ class ModelRegistry:
             self._recent[name] = (time.monotonic(), config)
         return config
 
+    async def seal_stored_secrets(self) -> int:
+        """Encrypt the secrets that rows stored by older versions hold in clear; returns how many rows
+        changed. Cheap when there are none: one read, and no secret is decrypted to find them."""
+        async with self._db.read() as session:
+            names = [row.name for row in await ModelRepository(session).list() if self._holds_clear_secrets(row)]
+        sealed = 0
+        for name in names:
+            async with self._db.write() as session:
+                row = await ModelRepository(session).get(name, for_update=True)
+                if row is not None and self._holds_clear_secrets(row):  # another process may have sealed it
+                    config = self._to_config(row)
+                    self._fill(row, config, api_key=config.api_key)
+                    sealed += 1
+        return sealed
+
     async def create(self, config: ModelConfig) -> None:
+        check_no_masked_values(config)
         try:
             async with self._db.write() as session:
                 repo = ModelRepository(session)
@@ -91,7 +115,8 @@ class ModelRegistry:
     async def update(self, name: str, config: ModelConfig) -> None:
         """Replace the configuration of ``name`` (possibly renaming it).
 
-        A blank or masked ``api_key`` keeps the stored key, so a client can send back what it read.
+        A blank or masked ``api_key`` keeps the stored key, and masked parts of ``base_url`` and
+        ``extra_headers`` the stored secrets, so a client can send back what it read.
         """
         try:
             async with self._db.write() as session:
@@ -99,9 +124,9 @@ class ModelRegistry:
                 row = await self._require(repo, name, for_update=True)
                 if config.name != name and await repo.exists(config.name):
                     raise self._name_taken(config.name)
-                stored_key = self._secrets.decrypt(row.api_key_encrypted) if row.api_key_encrypted else ""
-                api_key = stored_key if is_masked_or_blank(config.api_key, stored_key) else config.api_key
-                self._fill(row, config, api_key=api_key)
+                config = restore_model_secrets(config, self._to_config(row))
+                check_no_masked_values(config)
+                self._fill(row, config, api_key=config.api_key)
                 row.revision += 1
                 row.updated_at = utcnow()
         except IntegrityError as exc:
@@ -131,10 +156,24 @@ class ModelRegistry:
 
     def _fill(self, row: ModelRow, config: ModelConfig, *, api_key: str) -> None:
         row.name = config.name
-        row.base_url = config.base_url
         row.model = config.model
         row.api_key_encrypted = self._secrets.encrypt(api_key) if api_key else ""
-        row.params = config.model_dump(mode="json", exclude=set(_COLUMNS))
+        clear, secret = sealed_model(config)
+        row.base_url = clear["base_url"]
+        params = config.model_dump(mode="json", exclude=set(_COLUMNS))
+        if clear.get("extra_headers") is not None:
+            params["extra_headers"] = clear["extra_headers"]
+        row.params = params
+        row.secrets_encrypted = self._secrets.encrypt(json.dumps(secret)) if secret else ""
+
+    @staticmethod
+    def _holds_clear_secrets(row: ModelRow) -> bool:
+        if row.secrets_encrypted:
+            return False
+        config = ModelConfig.model_validate(
+            {**row.params, "name": row.name, "base_url": row.base_url, "model": row.model}
+        )
+        return bool(sealed_model(config)[1])
 
     def _forget(self, name: str) -> None:
         self._changes += 1
@@ -143,13 +182,20 @@ class ModelRegistry:
 
     def _to_config(self, row: ModelRow) -> ModelConfig:
         api_key = self._secrets.decrypt(row.api_key_encrypted) if row.api_key_encrypted else ""
+        secret = json.loads(self._secrets.decrypt(row.secrets_encrypted)) if row.secrets_encrypted else {}
         return ModelConfig.model_validate(
-            {**row.params, "name": row.name, "base_url": row.base_url, "model": row.model, "api_key": api_key}
+            {
+                **row.params,
+                "name": row.name,
+                "base_url": row.base_url,
+                "model": row.model,
+                "api_key": api_key,
+                **{name: secret[name] for name in _SEALED if name in secret},
+            }
         )
 
     def _public_view(self, row: ModelRow) -> dict[str, Any]:
-        config = self._to_config(row)
-        return {**config.model_dump(mode="json"), "api_key": mask_secret(config.api_key)}
+        return masked_model(self._to_config(row))
 
     async def _require(self, repo: ModelRepository, name: str, *, for_update: bool = False) -> ModelRow:
         row = await repo.get(name, for_update=for_update)

@@ -1,6 +1,7 @@
 """The one MCP server registry behind ``/mcp/*``, ``/api/servers`` and every tool call (SPEC §3).
 
-Configurations live in the database (secrets in ``env``/``headers`` encrypted); the
+Configurations live in the database (``env``, ``headers`` and the secrets of ``args`` and ``url``
+encrypted, see :mod:`maghub.mcp.configuration.secrets`); the
 :class:`~maghub.mcp.connections.manager.MCPManager` holds the live connections. Every change is committed first
 and then applied to the manager, under one lock, so the two never disagree about the set.
 """
@@ -12,17 +13,22 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from maghub.mcp.configuration.secrets import (
+    check_no_masked_values,
+    masked_server,
+    restore_server_secrets,
+    sealed_server,
+)
 from maghub.mcp.configuration.server_config import ServerConfig
 from maghub.mcp.connections.manager import ApplyResult, MCPManager
 from maghub.mcp.errors import UnknownServerError
-from maghub.security.secrets import SecretBox, mask_env, mask_headers, restore_masked
+from maghub.security.secrets import SecretBox
 from maghub.store.database import Database
 from maghub.store.repositories.mcp_servers import McpServerRepository
 from maghub.store.tables import McpServerRow, utcnow
 from maghub.tools.folders import remove_tool_folders
-
-_SECRET_FIELDS = frozenset({"env", "headers"})
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,12 @@ class MCPRegistry:
         self._lock = asyncio.Lock()
 
     async def start(self) -> ApplyResult:
-        """Hand the stored servers to the manager; enabled ones connect in the background."""
+        """Hand the stored servers to the manager; enabled ones connect in the background. Secrets that
+        rows stored by older versions hold in clear (in ``args`` or ``url``) are encrypted first."""
         async with self._lock:
+            async with self._db.write() as session:
+                for row in await McpServerRepository(session).list(for_update=True):
+                    self._update_row(row, self._to_config(row))  # rewrites only a row stored otherwise
             return await self.manager.apply(await self.configs())
 
     # --- reading -----------------------------------------------------------------------------------
@@ -70,8 +80,8 @@ class MCPRegistry:
 
     @staticmethod
     def masked(config: ServerConfig) -> ServerConfig:
-        """The form that may leave the server: secret values of ``env`` and ``headers`` masked."""
-        return config.model_copy(update={"env": mask_env(config.env), "headers": mask_headers(config.headers)})
+        """The form that may leave the server: the secrets in ``env``, ``headers``, ``args`` and ``url`` masked."""
+        return masked_server(config)
 
     # --- changing ----------------------------------------------------------------------------------
 
@@ -82,7 +92,13 @@ class MCPRegistry:
             async with self._db.write() as session:
                 repo = McpServerRepository(session)
                 rows = {row.name: row for row in await repo.list(for_update=True)}
-                wanted = {config.name: config for config in configs}
+                wanted = {
+                    config.name: restore_server_secrets(config, self._to_config(rows[config.name]))
+                    if config.name in rows
+                    else config
+                    for config in configs
+                }
+                check_no_masked_values(list(wanted.values()))
                 dropped = [self._to_config(row) for name, row in rows.items() if name not in wanted]
                 await repo.delete([config.name for config in dropped])
                 for name, config in wanted.items():
@@ -90,7 +106,7 @@ class MCPRegistry:
                     if row is None:
                         repo.add(self._new_row(config))
                     else:
-                        self._update_row(row, self._restore_secrets(config, self._to_config(row)))
+                        self._update_row(row, config)
             applied = await self._apply_stored()
             await remove_tool_folders(self._tools_dir, dropped)
             return applied
@@ -102,6 +118,7 @@ class MCPRegistry:
                 repo = McpServerRepository(session)
                 existing = {row.name for row in await repo.list()}
                 added = [config for config in configs if config.name not in existing]
+                check_no_masked_values(added)
                 for config in added:
                     repo.add(self._new_row(config))
             if added:
@@ -118,7 +135,9 @@ class MCPRegistry:
                 row = await McpServerRepository(session).get(config.name, for_update=True)
                 if row is None:
                     raise UnknownServerError(config.name)
-                self._update_row(row, self._restore_secrets(config, self._to_config(row)))
+                config = restore_server_secrets(config, self._to_config(row))
+                check_no_masked_values([config])
+                self._update_row(row, config)
             return await self._apply_stored()
 
     async def remove(self, names: Iterable[str]) -> RemoveResult:
@@ -144,32 +163,21 @@ class MCPRegistry:
     async def _apply_stored(self) -> ApplyResult:
         return await self.manager.apply(await self.configs())
 
-    @staticmethod
-    def _restore_secrets(config: ServerConfig, stored: ServerConfig) -> ServerConfig:
-        return config.model_copy(
-            update={
-                "env": restore_masked(config.env, stored.env),
-                "headers": restore_masked(config.headers, stored.headers),
-            }
-        )
-
     def _new_row(self, config: ServerConfig) -> McpServerRow:
         row = McpServerRow(name=config.name, revision=0)
         self._update_row(row, config)
         return row
 
     def _update_row(self, row: McpServerRow, config: ServerConfig) -> None:
-        public = config.model_dump(mode="json", exclude={"name", *_SECRET_FIELDS})
-        secrets = {field: getattr(config, field) for field in _SECRET_FIELDS if getattr(config, field)}
-        encrypted = self._secrets.encrypt(json.dumps(secrets)) if secrets else ""
+        public, secrets = sealed_server(config)
         if row.revision and public == row.config and self._secrets_of(row) == secrets:
             return  # unchanged: no new revision
         row.config = public
-        row.secrets_encrypted = encrypted
+        row.secrets_encrypted = self._secrets.encrypt(json.dumps(secrets)) if secrets else ""
         row.revision = (row.revision or 0) + 1
         row.updated_at = utcnow()
 
-    def _secrets_of(self, row: McpServerRow) -> dict[str, dict[str, str]]:
+    def _secrets_of(self, row: McpServerRow) -> dict[str, Any]:
         return json.loads(self._secrets.decrypt(row.secrets_encrypted)) if row.secrets_encrypted else {}
 
     def _to_config(self, row: McpServerRow) -> ServerConfig:

@@ -1,9 +1,9 @@
-"""Encryption at rest for secrets (API keys, MCP env and headers) and their masked display form."""
+"""Encryption at rest for secrets and their masked display form. Which values are secrets is decided
+by :mod:`maghub.security.classifier`."""
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,37 +85,3 @@ def is_masked_form(candidate: str, stored: str) -> bool:
 def is_masked_or_blank(candidate: str | None, stored: str) -> bool:
     """True when a client sent back the masked form (or nothing): the stored secret is kept."""
     return candidate is None or not candidate.strip() or is_masked_form(candidate, stored)
-
-
-# Environment variables whose names say they hold a credential, and values that look like one.
-_SECRET_NAME = re.compile(
-    r"key|token|secret|passw|pwd|auth|credential|cookie|session|private|signature|dsn", re.IGNORECASE
-)
-_TOKEN_LIKE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-.=+]{16,}$")
-# Headers safe to show; every other header value (Authorization, X-Api-Key, ...) is masked.
-_PUBLIC_HEADERS = frozenset({"accept", "accept-language", "content-type", "user-agent", "mcp-protocol-version"})
-
-
-def is_secret_env(name: str, value: str) -> bool:
-    return bool(_SECRET_NAME.search(name) or _TOKEN_LIKE.match(value))
-
-
-def mask_env(env: dict[str, str]) -> dict[str, str]:
-    return {name: mask_secret(value) if is_secret_env(name, value) else value for name, value in env.items()}
-
-
-def is_public_header(name: str) -> bool:
-    return name.lower() in _PUBLIC_HEADERS
-
-
-def mask_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {name: value if is_public_header(name) else mask_secret(value) for name, value in headers.items()}
-
-
-def restore_masked(sent: dict[str, str], stored: dict[str, str]) -> dict[str, str]:
-    """``sent`` with every value that is the masked form of the stored one replaced by the stored value,
-    so a client can post back what it read without wiping secrets."""
-    return {
-        name: stored[name] if name in stored and value and is_masked_form(value, stored[name]) else value
-        for name, value in sent.items()
-    }

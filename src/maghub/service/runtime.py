@@ -92,6 +92,7 @@ class Runtime:
             await mcp.start()
             activity = ActivityTracker()
             models = ModelRegistry(database, secrets, llm_clients)
+            await models.seal_stored_secrets()
             graphs = GraphRegistry(database, models, mcp)
             engine = EngineServices(RunStore(database), models, manager, settings.data_dir)
             # Closed before the MCP connections: runs still going are stored as interrupted first.

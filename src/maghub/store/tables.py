@@ -69,7 +69,9 @@ class Base(DeclarativeBase):
 
 class ModelRow(Base):
     """An LLM endpoint. The API key is stored encrypted; ``params`` holds the optional request
-    parameters and any extra fields the client sent."""
+    parameters and any extra fields the client sent. A base URL with credentials and the extra
+    headers are stored encrypted in ``secrets_encrypted`` (JSON), ``base_url`` and ``params`` holding
+    them with the secrets left out."""
 
     __tablename__ = "models"
 
@@ -79,6 +81,7 @@ class ModelRow(Base):
     model: Mapped[str] = mapped_column(String(200), nullable=False)
     api_key_encrypted: Mapped[str] = mapped_column(Text, nullable=False, default="")
     params: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    secrets_encrypted: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
     revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
@@ -88,7 +91,9 @@ class McpServerRow(Base):
     """An MCP server in the canonical form (``maghub.mcp.configuration.server_config.ServerConfig``).
 
     ``config`` holds every field but ``env`` and ``headers``, whose values may be secrets: they are
-    stored together, encrypted, in ``secrets_encrypted``.
+    stored together, encrypted, in ``secrets_encrypted`` (JSON), with ``args`` and ``url`` in full when
+    they hold a secret; ``config`` then holds those with the secrets left out
+    (:func:`maghub.mcp.configuration.secrets.sealed_server`).
     """
 
     __tablename__ = "mcp_servers"

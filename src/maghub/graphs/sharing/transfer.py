@@ -4,33 +4,29 @@ Import, unlike the original's (reference §11): every part is checked before any
 (the graphs validated together with the models and servers the package adds), so a bad package
 changes nothing; graphs and subgraphs whose names exist are never overwritten; MCP servers and
 models go through the same parsing as the API; AI-generated tool folders are not installed (code
-from another machine), only reported. Export never writes a secret: API keys, secret ``env``
-values, non-public headers and credentials in ``args`` are blanked and listed in ``needs_secrets``.
+from another machine), only reported. Export never writes a secret: whatever the secret classifier
+(:mod:`maghub.security.classifier`) finds — API keys, extra header values, secret ``env`` values,
+non-public headers, credentials in URLs and ``args`` — is blanked and listed in ``needs_secrets``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
 from maghub.errors import ForbiddenError, InvalidInputError, NotFoundError
 from maghub.graphs.definition.documents import parse_document
-from maghub.graphs.sharing.packages import GraphPackage, PackageContents, write_package
 from maghub.graphs.definition.registry import GraphRegistry, SaveResult
+from maghub.graphs.sharing.packages import GraphPackage, PackageContents, write_package
 from maghub.llm.config import ModelConfig
 from maghub.llm.registry import ModelRegistry
-from maghub.mcp.configuration.advice import find_secret_in_arg
+from maghub.llm.secrets import shareable_model
+from maghub.mcp.configuration.secrets import shareable_server
 from maghub.mcp.configuration.server_config import ServerConfig, parse_mcp_servers, to_mag_entry
 from maghub.mcp.registry import MCPRegistry
-from maghub.security.secrets import is_public_header, is_secret_env
-
-# A URL inside a longer text: scheme, "://", then up to whitespace or a quote.
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
 
 
 @dataclass
@@ -216,86 +212,19 @@ def _dependencies_first(documents: dict[str, Any]) -> list[str]:
     return ordered
 
 
-# --- what an export may hold -------------------------------------------------------------------------
+# --- what an export may hold: every secret blanked (maghub.security.classifier) --------------------------
 
 
 def _shareable_model(model: ModelConfig, needs_secrets: list[str]) -> dict[str, Any]:
-    entry = model.model_dump(exclude_none=True)
-    entry["api_key"] = ""
-    entry["base_url"], blanked = _shareable_url(model.base_url)
-    needs_secrets += [f"model '{model.name}': base_url {part}" for part in blanked]
-    if model.api_key:
-        needs_secrets.append(f"model '{model.name}': api_key")
-    if model.extra_headers:
-        entry["extra_headers"] = dict.fromkeys(model.extra_headers, "")
-        needs_secrets += [f"model '{model.name}': extra_headers.{header}" for header in model.extra_headers]
+    entry, blanks = shareable_model(model)
+    needs_secrets += [f"model '{model.name}': {blank}" for blank in blanks]
     return entry
 
 
 def _shareable_server(server: ServerConfig, needs_secrets: list[str]) -> dict[str, Any]:
-    label = f"MCP server '{server.name}'"
-    env = {}
-    for key, value in server.env.items():
-        if is_secret_env(key, value):
-            env[key] = ""
-            needs_secrets.append(f"{label}: env.{key}")
-            continue
-        env[key], blanked = _shareable_text(value)
-        needs_secrets += [f"{label}: env.{key} {part}" for part in blanked]
-    headers = {}
-    for key, value in server.headers.items():
-        public = is_public_header(key)
-        headers[key] = value if public else ""
-        if not public:
-            needs_secrets.append(f"{label}: headers.{key}")
-    args = list(server.args)
-    for index, arg in enumerate(server.args):
-        found = find_secret_in_arg(arg, server.args[index - 1] if index else None)
-        if found is not None:
-            args[index] = arg.replace(found, "")
-            needs_secrets.append(f"{label}: args[{index}]")
-        args[index], blanked = _shareable_text(args[index])
-        needs_secrets += [f"{label}: args[{index}] {part}" for part in blanked]
-    url = server.url
-    if url is not None:
-        url, blanked = _shareable_url(url)
-        needs_secrets += [f"{label}: url {part}" for part in blanked]
-    return to_mag_entry(server.model_copy(update={"env": env, "headers": headers, "args": args, "url": url}))
-
-
-def _shareable_url(url: str) -> tuple[str, list[str]]:
-    """``url`` without user credentials or secret-looking query values, and what was blanked."""
-    try:
-        parts = urlsplit(url)
-        has_credentials = parts.username is not None or parts.password is not None
-    except ValueError:  # not a URL after all (e.g. an unclosed IPv6 bracket)
-        return url, []
-    blanked = []
-    netloc = parts.netloc
-    if has_credentials:
-        netloc = netloc.rpartition("@")[2]
-        blanked.append("credentials")
-    query = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if value and is_secret_env(key, value):
-            blanked.append(f"query {key}")
-            value = ""
-        query.append((key, value))
-    if not blanked:
-        return url, []
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query))), blanked
-
-
-def _shareable_text(text: str) -> tuple[str, list[str]]:
-    """``text`` with every URL in it made shareable (a DSN in an env value or an argument)."""
-    blanked: list[str] = []
-
-    def shareable(match: re.Match[str]) -> str:
-        url, parts = _shareable_url(match.group())
-        blanked.extend(parts)
-        return url
-
-    return _URL.sub(shareable, text), blanked
+    shareable, blanks = shareable_server(server)
+    needs_secrets += [f"MCP server '{server.name}': {blank}" for blank in blanks]
+    return to_mag_entry(shareable)
 
 
 def _blank_secrets(server: ServerConfig) -> list[str]:

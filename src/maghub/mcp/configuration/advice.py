@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import itertools
 import os
 import re
 import shutil
@@ -35,8 +34,9 @@ from maghub.mcp.configuration.server_config import (
     parse_server_entry,
     to_hub_config,
 )
-from maghub.mcp.errors import ConfigProblem, InvalidServerConfigError
 from maghub.mcp.connections.policy import is_package_runner
+from maghub.mcp.errors import ConfigProblem, InvalidServerConfigError
+from maghub.security.classifier import find_credential_in_arg
 from maghub.security.secrets import mask_secret
 
 
@@ -264,90 +264,27 @@ def _program(command: str) -> str:
 
 # --- stdio: credentials in args -----------------------------------------------------------------------
 
-# Flags whose value is a credential: the last word of the flag name ("--api-key", "--githubToken").
-_SECRET_WORDS = frozenset(
-    {"key", "apikey", "token", "secret", "password", "passwd", "pwd", "pat", "credential", "credentials"}
-)
-# Well-known token formats (OpenAI/Anthropic, Stripe, GitHub, GitLab, Slack, Hugging Face, AWS, Google, JWT).
-_KNOWN_TOKEN = re.compile(
-    r"(?<![A-Za-z0-9])(?:sk-|[sr]k_(?:live|test)_|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|hf_|AKIA|AIza|eyJ)"
-    r"[A-Za-z0-9_\-.]{12,}"
-)
-_BEARER = re.compile(r"\bbearer\s+([A-Za-z0-9_\-.~+/=]{8,})", re.IGNORECASE)
-_RANDOM_RUN = re.compile(r"[A-Za-z0-9]{20,}")
-
 
 def _secret_warnings(args: Sequence[str]) -> list[Advice]:
     warnings = []
     for index, arg in enumerate(args):
-        previous = args[index - 1] if index else None
-        found = _find_secret(arg, previous)
+        found = find_credential_in_arg(arg, args[index - 1] if index else None)
         if found is None:
             continue
-        secret, flag = found
+        secret, flag = found.text(arg), found.flag
         shown = arg.replace(secret, mask_secret(secret))
         whose = f", the value of '{flag}'" if flag else ""
         target = f" (for example as {_env_name(flag)})" if flag else ""
         warnings.append(
             Advice(
                 "args",
-                f"args[{index}] ('{shown}'{whose}) looks like a credential. Arguments are stored and shown in "
-                "plain text and are visible to every user of this machine (ps); env values are stored "
-                f"encrypted and masked. Move it to env{target} if the server can read it from there.",
+                f"args[{index}] ('{shown}'{whose}) looks like a credential. maghub stores it encrypted and "
+                "masks it, but while the server runs its arguments are visible to every user of this machine "
+                f"(ps); env values are not. Move it to env{target} if the server can read it from there.",
                 "SECRET_IN_ARGS",
             )
         )
     return warnings
-
-
-def find_secret_in_arg(arg: str, previous: str | None) -> str | None:
-    """The credential written in the command-line argument ``arg`` (``previous``: the one before it)."""
-    found = _find_secret(arg, previous)
-    return found[0] if found else None
-
-
-def _find_secret(arg: str, previous: str | None) -> tuple[str, str | None] | None:
-    """The credential in ``arg`` and the flag it belongs to, if any."""
-    if arg.startswith("-") and "=" in arg:
-        flag, value = arg.split("=", 1)
-        if _is_secret_flag(flag) and _is_literal(value):
-            return value, flag
-    elif previous and "=" not in previous and _is_secret_flag(previous) and _is_literal(arg):
-        return arg, previous
-    if match := _BEARER.search(arg):
-        return match.group(1), None
-    for match in _KNOWN_TOKEN.finditer(arg):
-        if any(ch.isdigit() for ch in match.group()):  # real tokens have digits; "sk-mcp-server" has none
-            return match.group(), None
-    for match in _RANDOM_RUN.finditer(arg):
-        if _looks_random(match.group()):
-            return match.group(), None
-    return None
-
-
-def _is_secret_flag(flag: str) -> bool:
-    if not flag.startswith("-"):
-        return False
-    words = re.split(r"[-_.]+", re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", flag.lstrip("-")).lower())
-    return words[-1] in _SECRET_WORDS
-
-
-def _is_literal(value: str) -> bool:
-    # "$API_KEY" names a variable (not a leak); "-v" is the next flag, not a value.
-    return bool(value) and not value.startswith(("$", "-"))
-
-
-def _looks_random(text: str) -> bool:
-    """A long run of letters and digits that is a key, not a name.
-
-    In a random string the next character is of another kind (upper, lower, digit) about 60 % of the
-    time; in camel-case names ("MyServer2024Config") only at word boundaries, about 30 %.
-    """
-    kinds = ["u" if c.isupper() else "l" if c.islower() else "d" for c in text]
-    if len(set(kinds)) < 3:
-        return False
-    changes = sum(a != b for a, b in itertools.pairwise(kinds))
-    return changes >= 0.45 * (len(text) - 1)
 
 
 def _env_name(flag: str | None) -> str:

@@ -52,6 +52,7 @@ from pydantic import (
 )
 
 from maghub.mcp.errors import ConfigProblem, InvalidServerConfigError
+from maghub.security.classifier import Kind, masked
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 MAX_NAME_LENGTH = 100
@@ -197,7 +198,8 @@ class ServerConfig(BaseModel):
             raise ValueError(f"is required for {transport} servers: the server's endpoint, e.g. {example}")
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http:// or https:// URL, e.g. {example} (got {value!r})")
+            shown = masked(Kind.URL, value)  # an error message must not echo the credentials in it
+            raise ValueError(f"must be an http:// or https:// URL, e.g. {example} (got {shown!r})")
         return value
 
     @property

@@ -208,7 +208,7 @@ class ServerConnection:
                         holding_slot = False
                         connected = True
                         self._on_connected(live, time.monotonic() - started)
-                        failure = lost_failure(await live.serve(), attempt)
+                        failure = lost_failure(await live.serve(), attempt, self.config)
                 finally:
                     if holding_slot:
                         self._connect_slots.release()

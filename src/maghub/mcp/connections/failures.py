@@ -2,7 +2,8 @@
 
 The SDK and httpx2 fail in many shapes (OSError from the spawn, MCPError, httpx2 errors, and exception
 groups wrapping any of them from the transports' task groups); users need to know which of a handful
-of things went wrong and what to check.
+of things went wrong and what to check. Messages never hold the server's secrets: URLs are shown
+masked, and what comes from outside (exception texts, the server's stderr) is scrubbed of them.
 
 Imports the MCP SDK: only the connection code loaded by :func:`maghub.mcp.connections.sdk.load_sdk` uses this module.
 """
@@ -11,16 +12,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx2
 import mcp_types
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
+from maghub.mcp.configuration.secrets import masked_server, server_redactor
 from maghub.mcp.configuration.server_config import ServerConfig, Transport
 from maghub.mcp.connections.policy import is_package_runner
 from maghub.mcp.connections.status import ConnectionFailure, FailureKind
 from maghub.mcp.connections.transports import LinkAttempt
+from maghub.security.classifier import Kind, masked
 
 _HTTP_HINTS = {
     400: "is the transport right? An SSE endpoint and a streamable HTTP endpoint do not speak the same protocol",
@@ -34,9 +38,35 @@ _HTTP_HINTS = {
 def describe_failure(
     error: BaseException, config: ServerConfig, attempt: LinkAttempt, *, connected: bool
 ) -> ConnectionFailure:
+    return _scrubbed(_describe(error, config, attempt, connected=connected), config)
+
+
+def timeout_failure(config: ServerConfig, seconds: float, attempt: LinkAttempt) -> ConnectionFailure:
+    message = f"no completed MCP handshake within {seconds:g} s"
+    if config.transport == Transport.STDIO and config.command and is_package_runner(config.command, config.args):
+        message += " (the first start of a package may download it; check the package name and the network)"
+    return _scrubbed(ConnectionFailure(FailureKind.TIMEOUT, _with_stderr(message, attempt)), config)
+
+
+def lost_failure(reason: str, attempt: LinkAttempt, config: ServerConfig) -> ConnectionFailure:
+    return _scrubbed(_lost(reason, attempt), config)
+
+
+def _scrubbed(failure: ConnectionFailure, config: ServerConfig) -> ConnectionFailure:
+    return replace(failure, message=server_redactor(config)(failure.message))
+
+
+def _lost(reason: str, attempt: LinkAttempt) -> ConnectionFailure:
+    return ConnectionFailure(FailureKind.CONNECTION_LOST, _with_stderr(f"connection lost: {reason}", attempt))
+
+
+def _describe(
+    error: BaseException, config: ServerConfig, attempt: LinkAttempt, *, connected: bool
+) -> ConnectionFailure:
     cause = _most_telling(error)
+    url = masked_server(config).url
     if connected:
-        return lost_failure(_plain(cause), attempt)
+        return _lost(_plain(cause), attempt)
     if isinstance(cause, OSError) and config.transport == Transport.STDIO and attempt.link is None:
         return _spawn_failure(cause, config)
     if isinstance(cause, httpx2.HTTPStatusError):
@@ -45,9 +75,9 @@ def describe_failure(
         # The streamable HTTP client reports most statuses only as "Server returned an error response".
         return _http_failure(attempt.http_status.last_error)
     if isinstance(cause, httpx2.TimeoutException):
-        return ConnectionFailure(FailureKind.TIMEOUT, f"{config.url} did not answer in time ({_plain(cause)})")
+        return ConnectionFailure(FailureKind.TIMEOUT, f"{url} did not answer in time ({_plain(cause)})")
     if isinstance(cause, httpx2.TransportError):
-        return ConnectionFailure(FailureKind.CONNECTION_FAILED, f"cannot connect to {config.url}: {_plain(cause)}")
+        return ConnectionFailure(FailureKind.CONNECTION_FAILED, f"cannot connect to {url}: {_plain(cause)}")
     if (
         isinstance(cause, MCPError)
         and cause.code == mcp_types.CONNECTION_CLOSED
@@ -64,17 +94,6 @@ def describe_failure(
             FailureKind.HANDSHAKE_ERROR, _with_stderr(f"the MCP handshake failed: {_plain(cause)}", attempt)
         )
     return ConnectionFailure(FailureKind.HANDSHAKE_ERROR, _with_stderr(f"connecting failed: {_plain(cause)}", attempt))
-
-
-def timeout_failure(config: ServerConfig, seconds: float, attempt: LinkAttempt) -> ConnectionFailure:
-    message = f"no completed MCP handshake within {seconds:g} s"
-    if config.transport == Transport.STDIO and config.command and is_package_runner(config.command, config.args):
-        message += " (the first start of a package may download it; check the package name and the network)"
-    return ConnectionFailure(FailureKind.TIMEOUT, _with_stderr(message, attempt))
-
-
-def lost_failure(reason: str, attempt: LinkAttempt) -> ConnectionFailure:
-    return ConnectionFailure(FailureKind.CONNECTION_LOST, _with_stderr(f"connection lost: {reason}", attempt))
 
 
 def _spawn_failure(error: OSError, config: ServerConfig) -> ConnectionFailure:
@@ -98,7 +117,7 @@ def _spawn_failure(error: OSError, config: ServerConfig) -> ConnectionFailure:
 
 def _http_failure(response: httpx2.Response) -> ConnectionFailure:
     status = response.status_code
-    message = f"{response.request.method} {response.request.url} answered HTTP {status} {response.reason_phrase}"
+    message = f"{response.request.method} {masked(Kind.URL, str(response.request.url))} answered HTTP {status} {response.reason_phrase}"
     if hint := _HTTP_HINTS.get(status):
         message += f"; {hint}"
     return ConnectionFailure(FailureKind.HTTP_STATUS, message, http_status=status)

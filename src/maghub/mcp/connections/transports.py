@@ -26,8 +26,10 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.message import SessionMessage
 
+from maghub.mcp.configuration.secrets import server_secret_texts
 from maghub.mcp.configuration.server_config import ServerConfig, Transport
 from maghub.mcp.connections.process_tree import TAG_VARIABLE, ProcessTree
+from maghub.security.redaction import log_redactor
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,8 @@ class LinkAttempt:
 async def open_link(config: ServerConfig, attempt: LinkAttempt, *, kill_grace: float) -> AsyncIterator[Link]:
     """Open the transport ``config`` describes; leaving the block closes it (and, for stdio, ends the
     server's whole process tree)."""
+    # The SDK logs URLs and the server may print its arguments: log lines are scrubbed of these.
+    log_redactor.add(server_secret_texts(config))
     if config.transport == Transport.STDIO:
         opener = _open_stdio(config, attempt, kill_grace)
     else:
