@@ -74,7 +74,9 @@ async def start_server_with_children(maghub: MaghubProcess, marker: str) -> tupl
             called = await client.post("/mcp/test-tool", json=call)
             assert called.json()["status"] == "success", called.text
             children.append(int(called.json()["result"]))
-    pids = [pid for pid in await anyio.to_thread.run_sync(marked_processes, marker) if owner_pid(pid) == maghub.proc.pid]
+    pids = [
+        pid for pid in await anyio.to_thread.run_sync(marked_processes, marker) if owner_pid(pid) == maghub.proc.pid
+    ]
     assert len(pids) == 4 and set(children) < set(pids), (pids, children)
     return pids, children
 

@@ -157,6 +157,11 @@ async def test_names_in_allowed_hosts_are_served(settings: Settings) -> None:
             maghub, "POST", "/api/models", {**own, "Content-Type": "application/json"}, b'{"name": "bad"}'
         )
         assert status == 422, content
+        behind_tls_proxy = {"Host": "maghub.example.com", "Origin": "https://maghub.example.com"}
+        status, _, content = await raw_request(
+            maghub, "POST", "/api/models", {**behind_tls_proxy, "Content-Type": "application/json"}, b'{"name": "bad"}'
+        )
+        assert status == 422, content
         foreign = {**own, "Origin": "http://other.corp.example"}
         status, _, _ = await raw_request(maghub, "POST", "/api/models", foreign, b"{}")
         assert status == 403
@@ -209,7 +214,12 @@ async def test_websocket_handshakes_are_checked_like_state_changing_requests() -
         async def receive() -> dict[str, Any]:
             return {"type": "websocket.connect"}
 
-        scope = {"type": scope_type, "scheme": "ws", "path": "/", "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+        scope = {
+            "type": scope_type,
+            "scheme": "ws",
+            "path": "/",
+            "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        }
         await guard(scope, receive, send)
         return sent
 

@@ -115,4 +115,3 @@ class Settings(BaseSettings):
     @property
     def is_loopback_host(self) -> bool:
         return is_loopback_name(host_name(self.host))
-

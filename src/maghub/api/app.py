@@ -15,9 +15,9 @@ from maghub.api.errors import install_error_handlers
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, TrustedRequestGuard
 from maghub.api.routes import auth, chat, graph_runs, graphs, hub, mcp, models, system
 from maghub.api.security import mag_access
+from maghub.security.origins import RequestOriginPolicy
 from maghub.service.heap import freeze_long_lived_objects
 from maghub.service.runtime import Runtime
-from maghub.security.origins import RequestOriginPolicy
 from maghub.settings import Settings
 
 log = logging.getLogger(__name__)

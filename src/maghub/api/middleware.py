@@ -48,8 +48,7 @@ class TrustedRequestGuard:
         checks_origin = scope["type"] == "websocket" or scope["method"] not in self._SAFE_METHODS
         if checks_origin and origin is not None:
             origin_text = origin.decode("latin-1")
-            scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme", "http"))
-            if not self.policy.origin_allowed(origin_text, host_header=host, scheme=scheme):
+            if not self.policy.origin_allowed(origin_text, host_header=host):
                 await _refuse(scope, send, 403, self.policy.origin_refusal(origin_text))
                 return
         await self.app(scope, receive, send)

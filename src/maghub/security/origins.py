@@ -97,18 +97,20 @@ class RequestOriginPolicy:
             return False
         if is_loopback_name(name) or name in self.allowed_hosts:
             return True
-        return any(entry.startswith(".") and (name == entry[1:] or name.endswith(entry)) for entry in self.allowed_hosts)
+        return any(
+            entry.startswith(".") and (name == entry[1:] or name.endswith(entry)) for entry in self.allowed_hosts
+        )
 
-    def origin_allowed(self, origin: str, *, host_header: str, scheme: str) -> bool:
+    def origin_allowed(self, origin: str, *, host_header: str) -> bool:
         """For a request that already passed :meth:`host_allowed`."""
         origin = origin.strip().rstrip("/").lower()
         if origin in self.cors_origins:
             return True
-        if origin == f"{scheme}://{host_header}".lower():
-            return True  # maghub's own pages
-        if self.loopback_origins and re.fullmatch(LOOPBACK_ORIGIN_REGEX, origin):
+        scheme, _, authority = origin.partition("://")
+        if scheme in ("http", "https") and authority == host_header.strip().lower():
+            # maghub's own pages; either scheme, since a TLS proxy in front turns https into http.
             return True
-        return False
+        return self.loopback_origins and re.fullmatch(LOOPBACK_ORIGIN_REGEX, origin) is not None
 
     @property
     def cors_origin_regex(self) -> str | None:

@@ -10,8 +10,8 @@ import uvicorn
 
 from maghub.api.app import create_app
 from maghub.errors import ConfigurationError
-from maghub.service.runtime import ensure_data_dir, open_secret_box
 from maghub.security.origins import WILDCARD_ADDRESSES
+from maghub.service.runtime import ensure_data_dir, open_secret_box
 from maghub.settings import Settings
 from maghub.store.database import Database
 

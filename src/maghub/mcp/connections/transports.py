@@ -202,7 +202,10 @@ async def _open_stdio(
     tree = ProcessTree(uuid.uuid4().hex)
     stderr = attempt.stderr = StderrTail(config.name)
     params = StdioServerParameters(
-        command=config.command, args=config.args, env=server_environment(config, tree.tag, owner), cwd=config.cwd or None
+        command=config.command,
+        args=config.args,
+        env=server_environment(config, tree.tag, owner),
+        cwd=config.cwd or None,
     )
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
