@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
+import httpx2
 import pytest
 from pydantic import ValidationError
 
@@ -22,6 +24,7 @@ from maghub.service.server import local_url
 from maghub.settings import Settings
 from maghub.testing.harness import RunningMaghub, running_maghub
 from maghub.testing.mcp_servers.harness import MARKER_VARIABLE, marked_processes
+from maghub.testing.process import MaghubProcess
 
 ATTACKER = "rebind.attacker.example"
 
@@ -230,3 +233,26 @@ async def test_websocket_handshakes_are_checked_like_state_changing_requests() -
     own = await handshake("websocket", {"host": "127.0.0.1:8000", "origin": "http://127.0.0.1:8000"})
     assert own == [] and reached == ["websocket"]
     assert await handshake("lifespan", {}) == [] and reached == ["websocket", "lifespan"]
+
+
+def test_serving_on_every_interface(tmp_path: Path) -> None:
+    """``--host 0.0.0.0`` (auth mode): clients on this machine reach it over loopback, other names need
+    MAGHUB_ALLOWED_HOSTS, which the start message says; the wildcard itself is no name to use."""
+    server = MaghubProcess(tmp_path / "data", "--host", "0.0.0.0", "--auth")
+    try:
+        server.wait_ready()
+        for host, status in (("127.0.0.1", 200), ("localhost", 200), ("0.0.0.0", 421), ("192.0.2.7", 421)):
+            response = httpx2.get(f"{server.url}/api/health", headers={"Host": f"{host}:{server.port}"}, timeout=10)
+            assert response.status_code == status, (host, response.text)
+    finally:
+        output = server.stop()
+    assert "only loopback names are served" in output and "MAGHUB_ALLOWED_HOSTS" in output
+
+    server = MaghubProcess(tmp_path / "data", "--host", "0.0.0.0", "--auth", env={"MAGHUB_ALLOWED_HOSTS": "192.0.2.7"})
+    try:
+        server.wait_ready()
+        response = httpx2.get(f"{server.url}/api/health", headers={"Host": f"192.0.2.7:{server.port}"}, timeout=10)
+        assert response.status_code == 200, response.text
+    finally:
+        output = server.stop()
+    assert "only loopback names are served" not in output
