@@ -70,8 +70,8 @@ def serve(
 ) -> None:
     """Start the maghub server."""
     from maghub.logs import configure_logging
-    from maghub.service.server import bind_listener, build_server, listen_url, preflight
     from maghub.security.origins import WILDCARD_ADDRESSES, host_name
+    from maghub.service.server import bind_listener, build_server, listen_url, preflight
 
     settings = load_settings(
         host=host,
