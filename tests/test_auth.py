@@ -114,7 +114,8 @@ async def test_token_matrix_in_auth_mode(secured: RunningMaghub) -> None:
 
     await secured.runtime.users.set_disabled("root", True)
     assert (await client.get("/models", headers=bearer(admin_token))).status_code == 401
-    assert (await client.get("/health")).status_code == 200  # liveness stays open
+    for path in ("/health", "/api/health"):
+        assert (await client.get(path)).status_code == 200  # liveness stays open
 
 
 async def test_user_versus_admin(secured: RunningMaghub) -> None:

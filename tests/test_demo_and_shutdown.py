@@ -64,6 +64,37 @@ async def test_demo_model_follows_the_port_across_restarts(demo_settings: Settin
     assert first_url != second_url
 
 
+async def test_demo_scripting_endpoints_exist_only_without_auth(demo_settings: Settings) -> None:
+    """In auth mode the demo model keeps answering, but nobody can read the prompts sent to it or
+    script its replies (tool calls included) into other users' chats (SPEC §9)."""
+    rule = {"reply": {"content": "injected"}}
+    async with running_maghub(demo_settings) as local:
+        assert (await local.client.get("/demo/llm/_scripted/requests")).status_code == 200
+    demo_settings.auth_enabled = True
+    demo_settings.port = 0
+    async with running_maghub(demo_settings) as secured:
+        await secured.runtime.users.create("root", "root-password", admin=True)
+        login = {"username": "root", "password": "root-password"}
+        token = (await secured.client.post("/api/auth/login", json=login)).json()["access_token"]
+        for headers in ({}, {"Authorization": f"Bearer {token}"}):
+            for method, path, body in (
+                ("GET", "/demo/llm/_scripted/requests", None),
+                ("DELETE", "/demo/llm/_scripted/requests", None),
+                ("GET", "/demo/llm/_scripted/rules", None),
+                ("POST", "/demo/llm/_scripted/rules", rule),
+                ("DELETE", "/demo/llm/_scripted/rules", None),
+            ):
+                response = await secured.client.request(method, path, json=body, headers=headers)
+                assert response.status_code == 404, (method, path, response.text)
+
+        client = await secured.runtime.models.client("demo")
+        async with aclosing(client.stream_chat([{"role": "user", "content": "still here?"}])) as stream:
+            events = [event async for event in stream]
+        final = events[-1]
+        assert isinstance(final, FinalEvent)
+        assert final.message.content == "Hello from maghub's offline demo model. You said: still here?"
+
+
 def test_shutdown_lets_an_in_flight_stream_finish(tmp_path: Path) -> None:
     server = MaghubProcess(tmp_path / "data", "--demo")
     try:

@@ -237,7 +237,10 @@ async def test_data_survives_restart(settings) -> None:
 async def test_health_and_openapi(maghub: RunningMaghub) -> None:
     health = (await maghub.client.get("/health")).json()
     assert health["status"] == "healthy" and health["database"] in ("sqlite", "postgresql")
+    # Under /api too, where clients configured with the /api base URL look (one handler, both paths).
+    assert (await maghub.client.get("/api/health")).json() == health
     schema = (await maghub.client.get("/openapi.json")).json()
+    assert schema["paths"]["/api/health"]["get"]["summary"] == schema["paths"]["/health"]["get"]["summary"]
     assert "/models/{model_name}" in schema["paths"] and "/api/models/{model_name}" in schema["paths"]
     assert (await maghub.client.get("/docs")).status_code == 200
     assert (await maghub.client.get("/nowhere")).json() == {"detail": "Not Found"}

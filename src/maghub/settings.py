@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -10,18 +9,11 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from maghub.security.origins import host_name, is_loopback_name, normalize_allowed_host
+
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
-# Browsers on these origins are typical local front-end dev servers (the original web client ran on
-# Vite's port); anything else must be listed explicitly in MAGHUB_CORS_ORIGINS.
 MIN_JWT_SECRET_BYTES = 32
-
-DEFAULT_CORS_ORIGINS = (
-    "http://localhost:5173",
-    "http://127.0.0.1:5173",
-    "http://localhost:3000",
-    "http://127.0.0.1:3000",
-)
 
 
 class Settings(BaseSettings):
@@ -37,7 +29,16 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = "info"
     log_format: Literal["text", "json"] = "text"
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins (besides maghub's own and, in local mode, any loopback origin) "
+        "allowed to call the API.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Names (besides loopback names and the listen address) that requests may address "
+        "maghub by in their Host header; '.example.com' allows a domain and its subdomains.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Key that encrypts stored secrets (a Fernet key). Default: generated once into the data dir.",
@@ -82,9 +83,9 @@ class Settings(BaseSettings):
     def _expand_data_dir(cls, value: Path) -> Path:
         return value.expanduser().absolute()
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
@@ -97,6 +98,11 @@ class Settings(BaseSettings):
                 "'*' is not allowed: list the exact origins of your front end, e.g. https://app.example.com"
             )
         return value
+
+    @field_validator("allowed_hosts", mode="after")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        return [normalize_allowed_host(entry) for entry in value]
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -114,13 +120,4 @@ class Settings(BaseSettings):
 
     @property
     def is_loopback_host(self) -> bool:
-        return is_loopback(self.host)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return is_loopback_name(host_name(self.host))

@@ -12,9 +12,10 @@ from fastapi.routing import APIRoute
 
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
-from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, CrossSiteRequestGuard
+from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, TrustedRequestGuard
 from maghub.api.routes import auth, chat, graph_runs, graphs, hub, mcp, models, system
 from maghub.api.security import mag_access
+from maghub.security.origins import RequestOriginPolicy
 from maghub.service.heap import freeze_long_lived_objects
 from maghub.service.runtime import Runtime
 from maghub.settings import Settings
@@ -70,22 +71,30 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
     router = mag_router()
     app.include_router(router, generate_unique_id_function=_operation_id(""))
     app.include_router(router, prefix="/api", generate_unique_id_function=_operation_id("api_"))
-    app.include_router(system.health_router)
+    for prefix in ("", "/api"):  # the health check answers where clients of either base URL look
+        app.include_router(system.health_router, prefix=prefix)
     app.include_router(auth.router)
     app.include_router(hub.router)
     if settings.demo:
         from maghub.api.demo import mount_demo_llm
 
-        mount_demo_llm(app)
+        mount_demo_llm(app, scripting=not settings.auth_enabled)
 
+    origins = RequestOriginPolicy.build(
+        listen_host=settings.host,
+        allowed_hosts=settings.allowed_hosts,
+        cors_origins=settings.cors_origins,
+        local_mode=not settings.auth_enabled,
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
+        allow_origin_regex=origins.cors_origin_regex,
         allow_credentials=True,
         allow_methods=["*"],
         allow_headers=["*"],
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(CrossSiteRequestGuard, allowed_origins=settings.cors_origins)
+    app.add_middleware(TrustedRequestGuard, policy=origins)
     app.add_middleware(AccessLogMiddleware)
     return app

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from maghub.llm.config import ModelConfig
 from maghub.service.runtime import Runtime
-from maghub.service.server import listen_url
+from maghub.service.server import local_url
 from maghub.testing.scripted_llm import Reply, ScriptedLLM, last_user_text
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,13 @@ def _demo_title(prompt: str) -> str:
     return f"<title>{title}</title><tags>demo</tags>"
 
 
-def mount_demo_llm(app: FastAPI) -> ScriptedLLM:
-    llm = ScriptedLLM(models=[DEMO_MODEL_NAME], default_reply=demo_reply, max_log=1000)
+def mount_demo_llm(app: FastAPI, *, scripting: bool) -> ScriptedLLM:
+    """Mount the demo model. ``scripting`` adds its ``_scripted`` endpoints (and the request log they
+    read): never in auth mode (SPEC §9), where they would let anyone read every prompt sent to the
+    demo model and script replies, tool calls included, into other users' chats."""
+    llm = ScriptedLLM(
+        models=[DEMO_MODEL_NAME], default_reply=demo_reply, max_log=1000 if scripting else 0, scripting=scripting
+    )
     app.mount(DEMO_MOUNT_PATH, llm.app)
     return llm
 
@@ -52,6 +57,6 @@ def mount_demo_llm(app: FastAPI) -> ScriptedLLM:
 async def register_demo_model(runtime: Runtime) -> None:
     """Point the ``demo`` model at this server's mounted scripted LLM (the port may differ per start)."""
     settings = runtime.settings
-    base_url = f"{listen_url(settings.host, settings.port)}{DEMO_MOUNT_PATH}/v1"
+    base_url = f"{local_url(settings.host, settings.port)}{DEMO_MOUNT_PATH}/v1"
     await runtime.models.upsert(ModelConfig(name=DEMO_MODEL_NAME, base_url=base_url, api_key="", model=DEMO_MODEL_NAME))
     log.info("demo model registered", extra={"model": DEMO_MODEL_NAME, "base_url": base_url})

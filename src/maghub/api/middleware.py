@@ -1,4 +1,4 @@
-"""ASGI middleware: cross-site request refusal, request body size limit, and one structured log line
+"""ASGI middleware: refusal of untrusted hosts and cross-site requests, request body size limit, and one structured log line
 per request."""
 
 from __future__ import annotations
@@ -11,48 +11,55 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from maghub.security.origins import RequestOriginPolicy
+
 access_log = logging.getLogger("maghub.access")
 
 
-class CrossSiteRequestGuard:
-    """Refuses requests that change something when a browser says they come from another site.
+class TrustedRequestGuard:
+    """Refuses, before routing, requests addressed to a host maghub is not served under (421), and
+    requests that change something when a browser says they come from a page of another site (403).
 
-    CORS only hides answers from scripts of other origins; a page can still *send* a "simple"
-    request (a form post, a multipart upload, ``fetch`` in no-cors mode) and it runs. In local mode
-    maghub's routes need no token, so without this check any web page open in the user's browser
-    could, for example, upload a graph package. Browsers always name the page's origin in
-    ``Origin`` on such requests; clients that are not browsers (curl, the CLI, SDKs) send none
-    and pass. Allowed: the origins of ``MAGHUB_CORS_ORIGINS`` and maghub's own pages."""
+    The ``Host`` check is the defence against DNS rebinding (see :mod:`maghub.security.origins`); it
+    covers reads too, since a rebound page could otherwise read conversations. The ``Origin`` check
+    covers what CORS does not: CORS only hides answers from scripts of other origins, while a page can
+    still *send* a "simple" request (a form post, a multipart upload, ``fetch`` in no-cors mode) and
+    it runs. Browsers always name the page's origin in ``Origin`` on such requests; clients that are
+    not browsers (curl, the CLI, SDKs) send none and pass. WebSocket handshakes are checked like
+    state-changing requests whatever their method: browsers do not apply CORS to them. Lifespan
+    events pass."""
 
     _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-    def __init__(self, app: ASGIApp, allowed_origins: list[str]) -> None:
+    def __init__(self, app: ASGIApp, policy: RequestOriginPolicy) -> None:
         self.app = app
-        self.allowed = {origin.rstrip("/").lower() for origin in allowed_origins}
+        self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in self._SAFE_METHODS:
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers", ()))
-        origin = headers.get(b"origin")
-        if origin is None or self._allowed(
-            origin.decode("latin-1"), headers.get(b"host", b"").decode("latin-1"), scope
-        ):
-            await self.app(scope, receive, send)
+        host = headers.get(b"host", b"").decode("latin-1")
+        if not self.policy.host_allowed(host):
+            await _refuse(scope, send, 421, self.policy.host_refusal(host))
             return
-        message = (
-            f"Cross-site request refused: a page at {origin.decode('latin-1')!r} may not change anything here. "
-            "Add its origin to MAGHUB_CORS_ORIGINS if it is a client you trust."
-        )
-        await _send_json(send, 403, {"detail": message})
+        origin = headers.get(b"origin")
+        checks_origin = scope["type"] == "websocket" or scope["method"] not in self._SAFE_METHODS
+        if checks_origin and origin is not None:
+            origin_text = origin.decode("latin-1")
+            if not self.policy.origin_allowed(origin_text, host_header=host):
+                await _refuse(scope, send, 403, self.policy.origin_refusal(origin_text))
+                return
+        await self.app(scope, receive, send)
 
-    def _allowed(self, origin: str, host: str, scope: Scope) -> bool:
-        origin = origin.rstrip("/").lower()
-        if origin in self.allowed:
-            return True
-        own = f"{scope.get('scheme', 'http')}://{host}".lower()
-        return bool(host) and origin == own
+
+async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
+    if scope["type"] == "websocket":
+        # Closing before accepting makes the server answer the handshake with 403.
+        await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
+        return
+    await _send_json(send, status, {"detail": detail})
 
 
 class BodySizeLimitMiddleware:

@@ -70,6 +70,7 @@ def serve(
 ) -> None:
     """Start the maghub server."""
     from maghub.logs import configure_logging
+    from maghub.security.origins import WILDCARD_ADDRESSES, host_name
     from maghub.service.server import bind_listener, build_server, listen_url, preflight
 
     settings = load_settings(
@@ -95,6 +96,12 @@ def serve(
     )
     if settings.demo:
         err.print("Demo mode: the offline model 'demo' answers without any API key.", highlight=False)
+    if host_name(settings.host) in WILDCARD_ADDRESSES and not settings.allowed_hosts:
+        err.print(
+            "Listening on every interface, but only loopback names are served: list the names or addresses "
+            "users reach maghub by in MAGHUB_ALLOWED_HOSTS (e.g. MAGHUB_ALLOWED_HOSTS=maghub.example.com).",
+            highlight=False,
+        )
     server = build_server(settings)
     server.run(sockets=[sock])
     if not server.started:

@@ -21,9 +21,9 @@ def server_url(url: str | None) -> str:
     if url:
         return url.rstrip("/")
     settings = Settings()
-    from maghub.service.server import listen_url
+    from maghub.service.server import local_url
 
-    return listen_url(settings.host, settings.port)
+    return local_url(settings.host, settings.port)
 
 
 def api_request(url: str | None, method: str, path: str, *, binary: bool = False, **kwargs: Any) -> Any:

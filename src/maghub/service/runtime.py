@@ -7,7 +7,7 @@ import os
 import signal
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from maghub.auth.tokens import TokenService, load_or_create_jwt_secret
@@ -24,6 +24,7 @@ from maghub.graphs.sharing.transfer import GraphPackages
 from maghub.llm.pool import LLMClientPool
 from maghub.llm.registry import ModelRegistry
 from maghub.mcp.connections.manager import MCPManager
+from maghub.mcp.connections.orphans import ProcessOwner, ending_left_behind
 from maghub.mcp.connections.policy import ConnectionPolicy
 from maghub.mcp.registry import MCPRegistry
 from maghub.paths import tools_dir
@@ -83,6 +84,9 @@ class Runtime:
             )
             llm_clients = LLMClientPool(default_timeout=settings.llm_timeout_seconds)
             resources.push_async_callback(llm_clients.aclose)
+            owner = ProcessOwner.this_process(settings.data_dir)
+            mcp_policy = replace(mcp_policy or ConnectionPolicy(), process_owner=owner.tag if owner else None)
+            await resources.enter_async_context(ending_left_behind(owner, mcp_policy.kill_grace))
             manager = await resources.enter_async_context(MCPManager(mcp_policy))
             mcp = MCPRegistry(database, secrets, manager, tools_dir=tools_dir(settings.data_dir))
             ai_tools = AIToolRegistry(

@@ -10,6 +10,7 @@ import uvicorn
 
 from maghub.api.app import create_app
 from maghub.errors import ConfigurationError
+from maghub.security.origins import WILDCARD_ADDRESSES
 from maghub.service.runtime import ensure_data_dir, open_secret_box
 from maghub.settings import Settings
 from maghub.store.database import Database
@@ -90,3 +91,12 @@ def build_server(settings: Settings) -> uvicorn.Server:
 
 def listen_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL a client on this machine reaches a server listening on ``host`` at. Listening on every
+    interface (0.0.0.0, ::) is reached over loopback: the wildcard is no name a request may address
+    maghub by (see :mod:`maghub.security.origins`)."""
+    if host in WILDCARD_ADDRESSES:
+        host = "::1" if ":" in host else "127.0.0.1"
+    return listen_url(host, port)

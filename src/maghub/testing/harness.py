@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx2
 import uvicorn
 
-from maghub.service.server import bind_listener, build_server, listen_url
+from maghub.service.server import bind_listener, build_server, local_url
 from maghub.settings import Settings
 
 
@@ -42,7 +42,7 @@ async def running_maghub(settings: Settings, *, startup_timeout: float = 30.0) -
                     task.result()  # re-raise the startup failure
                     raise RuntimeError("maghub exited during startup")
                 await asyncio.sleep(0.01)
-        url = listen_url(settings.host, settings.port)
+        url = local_url(settings.host, settings.port)
         async with httpx2.AsyncClient(base_url=url, timeout=30) as client:
             yield RunningMaghub(url=url, settings=settings, server=server, client=client)
     finally:

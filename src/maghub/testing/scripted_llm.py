@@ -606,7 +606,10 @@ class ScriptedLLM:
         models: Sequence[str] = (DEFAULT_MODEL,),
         default_reply: Callable[[Body], Reply | str] = echo_reply,
         max_log: int = 10_000,
+        scripting: bool = True,
     ) -> None:
+        """``scripting=False`` leaves out the ``/_scripted`` routes (rules and the request log), for a
+        server that others may reach: they would read every prompt and script other users' replies."""
         self.latency = latency
         self.models = list(models)
         self.default_reply = default_reply
@@ -620,14 +623,16 @@ class ScriptedLLM:
         self._thread_server: uvicorn.Server | None = None
         self._thread_socket: socket.socket | None = None
         self._serving: Any = None  # the serve() context entered by ``async with ScriptedLLM()``
-        self.app = Starlette(
-            routes=[
-                Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
-                Route("/v1/models", self._list_models, methods=["GET"]),
+        routes = [
+            Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
+            Route("/v1/models", self._list_models, methods=["GET"]),
+        ]
+        if scripting:
+            routes += [
                 Route("/_scripted/rules", self._admin_rules, methods=["GET", "POST", "DELETE"]),
                 Route("/_scripted/requests", self._admin_requests, methods=["GET", "DELETE"]),
             ]
-        )
+        self.app = Starlette(routes=routes)
 
     # ---- scripting
 

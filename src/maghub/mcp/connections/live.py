@@ -82,7 +82,7 @@ async def open_live_session(
     the time it may take (see :mod:`maghub.mcp.connections.session`)."""
     changes = _ToolListChanges(config.name)
     async with open_session(
-        config, attempt, kill_grace=policy.kill_grace, message_handler=changes.on_message
+        config, attempt, kill_grace=policy.kill_grace, owner=policy.process_owner, message_handler=changes.on_message
     ) as session:
         yield LiveSession(config, session, policy, changes)
 

@@ -56,6 +56,10 @@ class ConnectionPolicy:
     child that inherited them can keep them open after the server died."""
     kill_grace: float = 1.0
     """Seconds a stdio server's remaining processes get between SIGTERM and SIGKILL."""
+    process_owner: str | None = None
+    """Written into every stdio server's environment (``MAGHUB_MCP_OWNER``): which maghub process, of
+    which data dir, started it, so that the next start can end what a crashed one left running
+    (:mod:`maghub.mcp.connections.orphans`)."""
     max_parallel_connects: int = 8
 
     def connect_timeout(self, config: ServerConfig) -> float:

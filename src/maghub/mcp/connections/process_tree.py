@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -33,6 +33,8 @@ import anyio.to_thread
 log = logging.getLogger(__name__)
 
 TAG_VARIABLE = "MAGHUB_MCP_PROCESS_TAG"
+# Names the maghub process (and its data dir) that spawned a server: see maghub.mcp.connections.orphans.
+OWNER_VARIABLE = "MAGHUB_MCP_OWNER"
 AVAILABLE = os.path.exists("/proc/self/stat")
 
 _POLL_INTERVAL = 0.05
@@ -46,6 +48,7 @@ class ProcessEntry:
     start_time: int  # clock ticks after boot; (pid, start_time) survives pid reuse
     zombie: bool
     tag: str | None
+    owner: str | None = None
 
     @property
     def identity(self) -> tuple[int, int]:
@@ -69,28 +72,44 @@ def _read_entry(pid: int, *, with_tag: bool = True) -> ProcessEntry | None:
         return None  # gone meanwhile
     # The command name (2nd field) may contain spaces and parentheses: split after its last ")".
     fields = stat[stat.rfind(b")") + 2 :].split()
+    variables = read_environment_variables(pid, (TAG_VARIABLE, OWNER_VARIABLE)) if with_tag else {}
     return ProcessEntry(
         pid=pid,
         ppid=int(fields[1]),
         pgid=int(fields[2]),
         start_time=int(fields[19]),
         zombie=fields[0] in (b"Z", b"X"),
-        tag=read_environment_variable(pid, TAG_VARIABLE) if with_tag else None,
+        tag=variables.get(TAG_VARIABLE),
+        owner=variables.get(OWNER_VARIABLE),
     )
+
+
+def own_start_time() -> int:
+    """This process's start time, as :class:`ProcessEntry` counts it (Linux only)."""
+    entry = _read_entry(os.getpid(), with_tag=False)
+    assert entry is not None
+    return entry.start_time
 
 
 def read_environment_variable(pid: int, name: str) -> str | None:
     """The value of ``name`` in the environment process ``pid`` started with (blocking)."""
-    prefix = f"{name}=".encode()
+    return read_environment_variables(pid, (name,)).get(name)
+
+
+def read_environment_variables(pid: int, names: Iterable[str]) -> dict[str, str]:
+    """The values of those of ``names`` that are in the environment process ``pid`` started with."""
+    prefixes = {f"{name}=".encode(): name for name in names}
     try:
         with open(f"/proc/{pid}/environ", "rb") as environ_file:
             environ = environ_file.read()
     except OSError:
-        return None  # another user's process, or gone
+        return {}  # another user's process, or gone
+    found = {}
     for item in environ.split(b"\0"):
-        if item.startswith(prefix):
-            return item[len(prefix) :].decode(errors="replace")
-    return None
+        name, sep, value = item.partition(b"=")
+        if sep and (variable := prefixes.get(name + b"=")) is not None:
+            found[variable] = value.decode(errors="replace")
+    return found
 
 
 def tree_members(
@@ -98,7 +117,14 @@ def tree_members(
 ) -> list[ProcessEntry]:
     """The live processes of the tree identified by ``tag``, process ``group`` and ``seen`` ids."""
     alive = [entry for entry in table if not entry.zombie]
-    members = {entry.pid: entry for entry in alive if entry.tag == tag or entry.pgid == group or entry.identity in seen}
+    found = [entry for entry in alive if entry.tag == tag or entry.pgid == group or entry.identity in seen]
+    return with_descendants(alive, found)
+
+
+def with_descendants(alive: list[ProcessEntry], found: Iterable[ProcessEntry]) -> list[ProcessEntry]:
+    """``found`` and every process below them by parent links, among the ``alive``; never ourselves,
+    whatever the table says."""
+    members = {entry.pid: entry for entry in found}
     children: dict[int, list[ProcessEntry]] = {}
     for entry in alive:
         children.setdefault(entry.ppid, []).append(entry)
@@ -108,7 +134,7 @@ def tree_members(
             if child.pid not in members:
                 members[child.pid] = child
                 pending.append(child.pid)
-    members.pop(os.getpid(), None)  # never ourselves, whatever the table says
+    members.pop(os.getpid(), None)
     return list(members.values())
 
 
@@ -143,32 +169,43 @@ class ProcessTree:
     async def remember_members(self) -> None:
         """Note the current tree, before a shutdown breaks its parent links."""
         if AVAILABLE:
-            self._seen |= {member.identity for member in await self._members()}
+            await self._members_now()  # remembers them
 
     async def terminate(self, grace: float) -> list[int]:
         """End every process of the tree: SIGTERM, ``grace`` seconds, SIGKILL. Returns the pids hit."""
         if not AVAILABLE:
             return []
-        hit: set[int] = set()
-        deadline = anyio.current_time() + grace
-        sig = signal.SIGTERM
-        while members := await self._members():
-            if anyio.current_time() >= deadline:
-                sig = signal.SIGKILL
-            for member in members:
-                with suppress(ProcessLookupError, PermissionError):
-                    os.kill(member.pid, sig)
-                hit.add(member.pid)
-            self._seen |= {member.identity for member in members}
-            await anyio.sleep(_POLL_INTERVAL)
-            if sig == signal.SIGKILL and anyio.current_time() > deadline + grace + 5:
-                log.warning("processes survive SIGKILL", extra={"pids": sorted(m.pid for m in members)})
-                break
+        hit = await end_processes(self._members, grace)
         if hit:
-            log.debug("ended MCP server processes", extra={"pids": sorted(hit)})
-        return sorted(hit)
+            log.debug("ended MCP server processes", extra={"pids": hit})
+        return hit
 
-    async def _members(self) -> list[ProcessEntry]:
-        table = await anyio.to_thread.run_sync(read_process_table)
+    def _members(self, table: list[ProcessEntry]) -> list[ProcessEntry]:
         group = self.root.pid if self.root else None
-        return tree_members(table, self.tag, group, self._seen)
+        members = tree_members(table, self.tag, group, self._seen)
+        self._seen |= {member.identity for member in members}
+        return members
+
+    async def _members_now(self) -> list[ProcessEntry]:
+        return self._members(await anyio.to_thread.run_sync(read_process_table))
+
+
+async def end_processes(select: Callable[[list[ProcessEntry]], list[ProcessEntry]], grace: float) -> list[int]:
+    """End the processes ``select`` picks from the process table: SIGTERM, ``grace`` seconds, SIGKILL,
+    re-reading the table each round so that a process forked meanwhile is caught too. Returns the
+    pids hit."""
+    hit: set[int] = set()
+    deadline = anyio.current_time() + grace
+    sig = signal.SIGTERM
+    while members := select(await anyio.to_thread.run_sync(read_process_table)):
+        if anyio.current_time() >= deadline:
+            sig = signal.SIGKILL
+        for member in members:
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(member.pid, sig)
+            hit.add(member.pid)
+        await anyio.sleep(_POLL_INTERVAL)
+        if sig == signal.SIGKILL and anyio.current_time() > deadline + grace + 5:
+            log.warning("processes survive SIGKILL", extra={"pids": sorted(m.pid for m in members)})
+            break
+    return sorted(hit)

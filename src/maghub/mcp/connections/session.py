@@ -48,9 +48,14 @@ async def list_all_tools(client: Client, server: str) -> tuple[ToolSpec, ...]:
 
 @asynccontextmanager
 async def open_session(
-    config: ServerConfig, attempt: LinkAttempt, *, kill_grace: float, message_handler: MessageHandler | None = None
+    config: ServerConfig,
+    attempt: LinkAttempt,
+    *,
+    kill_grace: float,
+    owner: str | None = None,
+    message_handler: MessageHandler | None = None,
 ) -> AsyncIterator[Session]:
-    async with open_link(config, attempt, kill_grace=kill_grace) as link:
+    async with open_link(config, attempt, kill_grace=kill_grace, owner=owner) as link:
         # mode="auto": the 2026 protocol with servers that offer it, the initialize handshake with all
         # others. No response cache: maghub keeps the tool list itself and refreshes it on changes.
         client = Client(

@@ -28,7 +28,7 @@ from mcp.shared.message import SessionMessage
 
 from maghub.mcp.configuration.secrets import server_secret_texts
 from maghub.mcp.configuration.server_config import ServerConfig, Transport
-from maghub.mcp.connections.process_tree import TAG_VARIABLE, ProcessTree
+from maghub.mcp.connections.process_tree import OWNER_VARIABLE, TAG_VARIABLE, ProcessTree
 from maghub.security.redaction import log_redactor
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,14 @@ _HTTP_STREAM_READ_TIMEOUT = 3600.0
 STDERR_TAIL_LINES = 20
 
 
-def server_environment(config: ServerConfig, tag: str) -> dict[str, str]:
+def server_environment(config: ServerConfig, tag: str, owner: str | None = None) -> dict[str, str]:
     inherited = {
         key: value
         for key, value in os.environ.items()
         if key in INHERITED_VARIABLES or key.startswith(INHERITED_PREFIXES)
     }
-    return {**inherited, **config.env, TAG_VARIABLE: tag}
+    ours = {TAG_VARIABLE: tag, **({OWNER_VARIABLE: owner} if owner else {})}
+    return {**inherited, **config.env, **ours}
 
 
 class StderrTail:
@@ -180,13 +181,16 @@ class LinkAttempt:
 
 
 @asynccontextmanager
-async def open_link(config: ServerConfig, attempt: LinkAttempt, *, kill_grace: float) -> AsyncIterator[Link]:
+async def open_link(
+    config: ServerConfig, attempt: LinkAttempt, *, kill_grace: float, owner: str | None = None
+) -> AsyncIterator[Link]:
     """Open the transport ``config`` describes; leaving the block closes it (and, for stdio, ends the
-    server's whole process tree)."""
+    server's whole process tree). ``owner`` goes into a stdio server's environment (see
+    :attr:`ConnectionPolicy.process_owner`)."""
     # The SDK logs URLs and the server may print its arguments: log lines are scrubbed of these.
     log_redactor.add(server_secret_texts(config))
     if config.transport == Transport.STDIO:
-        opener = _open_stdio(config, attempt, kill_grace)
+        opener = _open_stdio(config, attempt, kill_grace, owner)
     else:
         opener = _open_http(config, attempt)
     async with opener as link:
@@ -195,12 +199,17 @@ async def open_link(config: ServerConfig, attempt: LinkAttempt, *, kill_grace: f
 
 
 @asynccontextmanager
-async def _open_stdio(config: ServerConfig, attempt: LinkAttempt, kill_grace: float) -> AsyncIterator[Link]:
+async def _open_stdio(
+    config: ServerConfig, attempt: LinkAttempt, kill_grace: float, owner: str | None
+) -> AsyncIterator[Link]:
     assert config.command is not None  # ServerConfig guarantees it for stdio
     tree = ProcessTree(uuid.uuid4().hex)
     stderr = attempt.stderr = StderrTail(config.name)
     params = StdioServerParameters(
-        command=config.command, args=config.args, env=server_environment(config, tree.tag), cwd=config.cwd or None
+        command=config.command,
+        args=config.args,
+        env=server_environment(config, tree.tag, owner),
+        cwd=config.cwd or None,
     )
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
