@@ -16,18 +16,21 @@ from maghub.chat.conversations import ConversationService
 from maghub.chat.service import ChatService
 from maghub.chat.store import ChatStore
 from maghub.errors import ConfigurationError
-from maghub.graphs.running.engine import EngineServices
-from maghub.graphs.sharing.transfer import GraphPackages
+from maghub.generation.kinds import GraphGeneration
+from maghub.generation.sessions import GenerationService
+from maghub.generation.store import GenerationStore
 from maghub.graphs.definition.registry import GraphRegistry
+from maghub.graphs.running.engine import EngineServices
 from maghub.graphs.running.run_store import RunStore
 from maghub.graphs.running.runs import RunManager
-from maghub.service.lifecycle import ActivityTracker, ShutdownController
+from maghub.graphs.sharing.transfer import GraphPackages
 from maghub.llm.pool import LLMClientPool
 from maghub.llm.registry import ModelRegistry
 from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.connections.policy import ConnectionPolicy
 from maghub.mcp.registry import MCPRegistry
 from maghub.security.secrets import SecretBox, load_or_create_key
+from maghub.service.lifecycle import ActivityTracker, ShutdownController
 from maghub.settings import Settings
 from maghub.store.database import Database
 
@@ -55,6 +58,8 @@ class Runtime:
     graphs: GraphRegistry
     packages: GraphPackages
     runs: RunManager
+    generation: GenerationService
+    graph_generation: GraphGeneration
     _resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @classmethod
@@ -109,6 +114,8 @@ class Runtime:
             graphs=graphs,
             packages=GraphPackages(graphs, models, mcp),
             runs=runs,
+            generation=GenerationService(GenerationStore(database), models, activity),
+            graph_generation=GraphGeneration(graphs, models, manager),
             _resources=resources,
         )
 
