@@ -21,3 +21,20 @@ def safe_component(name: str, *, max_chars: int = 60) -> str:
 def conversation_files_dir(data_dir: Path, conversation_id: str) -> Path:
     """Files a conversation produced (a graph run's saved node outputs); removed with it."""
     return data_dir / "conversations" / safe_component(conversation_id)
+
+
+# A plain name (SPEC §11): usable as one path component on every OS, never ``.``/``..`` or a separator.
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def tools_dir(data_dir: Path) -> Path:
+    """Where AI-generated MCP tools live, one folder each."""
+    return data_dir / "tools"
+
+
+def tool_dir(data_dir: Path, name: str) -> Path:
+    """The folder of the tool ``name``; ``name`` must already be a plain name (``tools.names``
+    validates it with a message for the user; this is the last guard)."""
+    if not PLAIN_NAME.fullmatch(name):
+        raise ValueError(f"not a plain tool name: {name!r}")
+    return tools_dir(data_dir) / name

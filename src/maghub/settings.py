@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How long POST /mcp/config and /mcp/add wait for new servers to connect before answering.",
     )
+    tool_install_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Time limit for making an AI-generated MCP tool's virtual environment and installing "
+        "its dependencies (POST /mcp/register-tool, the finish of POST /mcp/generate).",
+    )
     demo: bool = False
     auth_enabled: bool = Field(
         default=False,

@@ -16,6 +16,7 @@ from typing import Any
 
 from maghub.errors import InvalidInputError
 from maghub.generation.tags import GRAPH_TEXT_FIELDS, TOOL_TEXT_FIELDS, Edit, strip_fence
+from maghub.tools.dependencies import parse_dependencies
 from maghub.tools.names import validate_script_file_name
 
 MAIN_SCRIPT = "main.py"
@@ -162,13 +163,8 @@ class ToolDraft:
         return missing
 
     def requirements(self) -> list[str]:
-        """The pip requirements, one per line (commas also separate; ``none`` and comments ignored)."""
-        requirements = []
-        for line in self.dependencies.replace(",", "\n").splitlines():
-            requirement = line.split("#", 1)[0].strip().strip("`").strip()
-            if requirement and requirement.lower() not in ("none", "-", "无"):
-                requirements.append(requirement)
-        return requirements
+        """The pip requirements (white space separates them; ``none`` means none)."""
+        return [r for r in parse_dependencies(self.dependencies) if r.lower().strip("`") not in ("none", "-", "无")]
 
 
 def _excerpt(text: str, limit: int = 120) -> str:

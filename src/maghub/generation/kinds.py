@@ -19,7 +19,6 @@ from maghub.generation.prompts import (
     Catalog,
     catalog_from,
     graph_design_prompt,
-    tool_design_prompt,
 )
 from maghub.generation.sessions import (
     FinishOutcome,
@@ -34,6 +33,8 @@ from maghub.graphs.definition.config import GraphDocument
 from maghub.graphs.definition.validation import Catalog as GraphCatalog
 from maghub.graphs.definition.validation import GraphProblem, GraphValidationError, validate_document
 from maghub.tools.names import validate_tool_name
+from maghub.tools.registry import ToolDesign
+from maghub.tools.template import generator_template
 
 if TYPE_CHECKING:
     from maghub.graphs.definition.registry import GraphRegistry
@@ -221,16 +222,15 @@ class ToolGeneration:
     id_prefix = "mcp_"
     default_title = "AI生成MCP新对话"
 
-    def __init__(self, tools: AIToolRegistry, models: ModelRegistry, mcp: MCPManager) -> None:
+    def __init__(self, tools: AIToolRegistry, mcp: MCPManager) -> None:
         self._tools = tools
-        self._models = models
         self._mcp = mcp
 
     async def check(self, request: GenerationRequest, stored: StoredSession | None) -> None:
         return None
 
     async def start_session(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
-        prompt = tool_design_prompt(await _catalog(self._models, self._mcp))
+        prompt = generator_template(self._mcp.tools())
         return prompt, {"generation_type": self.generation_type, "parsed_results": ToolDraft().to_dict()}
 
     def apply_reply(self, details: dict[str, Any], reply: str) -> tuple[dict[str, Any], list[str]]:
@@ -239,8 +239,6 @@ class ToolGeneration:
         return draft.to_dict(), problems
 
     async def finish(self, details: dict[str, Any]) -> FinishOutcome:
-        from maghub.tools.registry import ToolDesign
-
         draft = ToolDraft.from_dict(details.get("parsed_results"))
         parsed = draft.to_dict()
         if _already_done(details, parsed):
@@ -253,12 +251,13 @@ class ToolGeneration:
             except InvalidInputError as exc:
                 problems.append(_problem(None, "folder_name", str(exc)))
             else:
-                if draft.folder_name in {tool.name for tool in await self._tools.list()}:
+                if draft.folder_name in {config.name for config in self._mcp.configs()}:
                     problems.append(
                         _problem(
                             None,
                             "folder_name",
-                            f"a tool named '{draft.folder_name}' is registered already; choose another <folder_name>",
+                            f"an MCP server (or tool) named '{draft.folder_name}' exists already; "
+                            "choose another <folder_name>",
                         )
                     )
         if missing or problems:

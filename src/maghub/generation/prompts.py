@@ -21,6 +21,7 @@ from maghub.mcp.connections.status import ConnectionState, ServerStatus
 GRAPH_DESIGN_MARKER = "<!-- maghub-generation: graph-design -->"
 """First line of the graph-design prompt: how the demo model recognises a generation request."""
 TOOL_DESIGN_MARKER = "<!-- maghub-generation: mcp-tool-design -->"
+"""First line of the tool generator's template (``maghub.tools.template``)."""
 OPTIMIZATION_HEADING = "## The graph to improve"
 """Starts the optimisation section, present when a conversation improves an existing graph."""
 
@@ -120,10 +121,6 @@ def optimization_template(catalog: Catalog) -> str:
     values = {"MODELS_DESCRIPTION": catalog.models_description(), "TOOLS_DESCRIPTION": catalog.tools_description()}
     template = _template("graph_design.md").replace("{OPTIMIZATION_SECTION}", "\0")
     return fill(template, values).replace("\0", _template("graph_optimize.md"))
-
-
-def tool_design_prompt(catalog: Catalog) -> str:
-    return fill(_template("tool_design.md"), {"TOOLS_DESCRIPTION": catalog.tools_description()})
 
 
 def catalog_from(models: Iterable[Mapping[str, Any]], servers: Iterable[ServerStatus]) -> Catalog:

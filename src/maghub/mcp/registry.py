@@ -11,14 +11,16 @@ import asyncio
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from maghub.mcp.configuration.server_config import ServerConfig
-from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.connections.manager import ApplyResult, MCPManager
+from maghub.mcp.errors import UnknownServerError
 from maghub.security.secrets import SecretBox, mask_env, mask_headers, restore_masked
 from maghub.store.database import Database
 from maghub.store.repositories.mcp_servers import McpServerRepository
 from maghub.store.tables import McpServerRow, utcnow
+from maghub.tools.folders import remove_tool_folders
 
 _SECRET_FIELDS = frozenset({"env", "headers"})
 
@@ -37,10 +39,15 @@ class RemoveResult:
 
 
 class MCPRegistry:
-    def __init__(self, database: Database, secrets: SecretBox, manager: MCPManager) -> None:
+    def __init__(
+        self, database: Database, secrets: SecretBox, manager: MCPManager, *, tools_dir: Path | None = None
+    ) -> None:
+        """``tools_dir``: where AI-generated tools live; a removed tool server's folder there is
+        deleted once its processes have stopped (SPEC §11)."""
         self._db = database
         self._secrets = secrets
         self.manager = manager
+        self._tools_dir = tools_dir
         self._lock = asyncio.Lock()
 
     async def start(self) -> ApplyResult:
@@ -76,14 +83,17 @@ class MCPRegistry:
                 repo = McpServerRepository(session)
                 rows = {row.name: row for row in await repo.list(for_update=True)}
                 wanted = {config.name: config for config in configs}
-                await repo.delete([name for name in rows if name not in wanted])
+                dropped = [self._to_config(row) for name, row in rows.items() if name not in wanted]
+                await repo.delete([config.name for config in dropped])
                 for name, config in wanted.items():
                     row = rows.get(name)
                     if row is None:
                         repo.add(self._new_row(config))
                     else:
                         self._update_row(row, self._restore_secrets(config, self._to_config(row)))
-            return await self._apply_stored()
+            applied = await self._apply_stored()
+            await remove_tool_folders(self._tools_dir, dropped)
+            return applied
 
     async def add(self, configs: Sequence[ServerConfig]) -> AddResult:
         """Add the servers whose names are new; existing names are reported as duplicates."""
@@ -122,6 +132,7 @@ class MCPRegistry:
                 await repo.delete(removed)
             if removed:
                 await self._apply_stored()
+                await remove_tool_folders(self._tools_dir, [self._to_config(rows[name]) for name in removed])
             return RemoveResult(
                 removed=removed,
                 not_found=[name for name in requested if name not in rows],

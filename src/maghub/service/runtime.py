@@ -16,7 +16,7 @@ from maghub.chat.conversations import ConversationService
 from maghub.chat.service import ChatService
 from maghub.chat.store import ChatStore
 from maghub.errors import ConfigurationError
-from maghub.generation.kinds import GraphGeneration
+from maghub.generation.kinds import GraphGeneration, ToolGeneration
 from maghub.generation.sessions import GenerationService
 from maghub.generation.store import GenerationStore
 from maghub.graphs.definition.registry import GraphRegistry
@@ -29,10 +29,12 @@ from maghub.llm.registry import ModelRegistry
 from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.connections.policy import ConnectionPolicy
 from maghub.mcp.registry import MCPRegistry
+from maghub.paths import tools_dir
 from maghub.security.secrets import SecretBox, load_or_create_key
 from maghub.service.lifecycle import ActivityTracker, ShutdownController
 from maghub.settings import Settings
 from maghub.store.database import Database
+from maghub.tools.registry import AIToolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class Runtime:
     models: ModelRegistry
     llm_clients: LLMClientPool
     mcp: MCPRegistry
+    ai_tools: AIToolRegistry
     users: UserService
     activity: ActivityTracker
     shutdown: ShutdownController
@@ -60,6 +63,7 @@ class Runtime:
     runs: RunManager
     generation: GenerationService
     graph_generation: GraphGeneration
+    tool_generation: ToolGeneration
     _resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @classmethod
@@ -86,7 +90,11 @@ class Runtime:
             llm_clients = LLMClientPool(default_timeout=settings.llm_timeout_seconds)
             resources.push_async_callback(llm_clients.aclose)
             manager = await resources.enter_async_context(MCPManager(mcp_policy))
-            mcp = MCPRegistry(database, secrets, manager)
+            mcp = MCPRegistry(database, secrets, manager, tools_dir=tools_dir(settings.data_dir))
+            ai_tools = AIToolRegistry(
+                tools_dir(settings.data_dir), mcp, install_timeout=settings.tool_install_timeout_seconds
+            )
+            await ai_tools.start()
             await mcp.start()
             activity = ActivityTracker()
             models = ModelRegistry(database, secrets, llm_clients)
@@ -106,6 +114,7 @@ class Runtime:
             models=models,
             llm_clients=llm_clients,
             mcp=mcp,
+            ai_tools=ai_tools,
             users=UserService(database, tokens),
             activity=activity,
             shutdown=ShutdownController(activity, request_exit or _signal_own_process),
@@ -116,6 +125,7 @@ class Runtime:
             runs=runs,
             generation=GenerationService(GenerationStore(database), models, activity),
             graph_generation=GraphGeneration(graphs, models, manager),
+            tool_generation=ToolGeneration(ai_tools, manager),
             _resources=resources,
         )
 

@@ -7,11 +7,8 @@ these names).
 
 from __future__ import annotations
 
-import re
-
 from maghub.errors import InvalidInputError
-
-PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # stand-in until the ai-tools branch is merged
+from maghub.paths import PLAIN_NAME
 
 _NAME_RULE = "1-64 characters: letters, digits, '_' and '-', starting with a letter or digit"
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from maghub.agent import AgentFailed, LLMChunk
 from maghub.api.deps import RuntimeDep
 from maghub.api.routes.chat import UserIdField, owner
-from maghub.api.security import TokenUser
+from maghub.api.security import AdminInAuthMode, TokenUser
 from maghub.api.sse import error_payload, event_stream
 from maghub.auth.users import User
 from maghub.generation.prompts import (
@@ -138,3 +138,13 @@ async def _stream(runtime: Runtime, kind: GenerationKind, body: GenerationBody, 
 )
 async def generate_graph(body: GraphGenerationBody, runtime: RuntimeDep, user: TokenUser) -> Any:
     return await _stream(runtime, runtime.graph_generation, body, user, graph_name=body.graph_name or None)
+
+
+@router.post(
+    "/mcp/generate",
+    summary="Write an MCP tool with a model, over several turns (SSE); <end>END</end> installs and registers it",
+    responses={200: {"content": {"text/event-stream": {}}}},
+    dependencies=[AdminInAuthMode],
+)
+async def generate_tool(body: GenerationBody, runtime: RuntimeDep, user: TokenUser) -> Any:
+    return await _stream(runtime, runtime.tool_generation, body, user)

@@ -15,11 +15,14 @@ from maghub.api.deps import RuntimeDep
 from maghub.api.security import AdminInAuthMode
 from maghub.errors import InvalidInputError
 from maghub.mcp.configuration.server_config import parse_mcp_servers, to_mag_document
-from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.connections.status import ConnectionState, ServerStatus
+from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.tools import ToolSpec
 from maghub.service.runtime import Runtime
 from maghub.timestamps import iso_utc_or_none
+from maghub.tools.dependencies import parse_dependencies
+from maghub.tools.registry import RegisteredTool, ToolDesign
+from maghub.tools.template import generator_template
 
 router = APIRouter(tags=["mcp"])
 
@@ -230,3 +233,72 @@ async def test_tool(request: ToolTest, runtime: RuntimeDep) -> dict[str, Any]:
         "error": result.text if result.is_error else None,
         "execution_time": round(result.elapsed_ms / 1000, 4),
     }
+
+
+# --- AI-generated tools (SPEC §11) -------------------------------------------------------------------
+
+
+class ToolRegistration(BaseModel):
+    """The original's body; its web client also sends ``port``, which is ignored."""
+
+    folder_name: str = Field(description="The tool's name: its folder and its MCP server.", examples=["weather_tool"])
+    script_files: dict[str, str] = Field(
+        description="File name -> content; plain *.py names, the entry point is main.py.",
+        examples=[{"main.py": "from mcp.server.mcpserver import MCPServer\n..."}],
+    )
+    readme: str = ""
+    dependencies: str | list[str] = Field(
+        default="",
+        description="pip requirements: a list, or one string separated by white space (the original's form).",
+        examples=["httpx>=0.27"],
+    )
+
+    def design(self) -> ToolDesign:
+        dependencies = (
+            parse_dependencies(self.dependencies) if isinstance(self.dependencies, str) else self.dependencies
+        )
+        return ToolDesign(
+            folder_name=self.folder_name,
+            script_files=self.script_files,
+            dependencies=list(dependencies),
+            readme=self.readme,
+        )
+
+
+def registered_tool_view(tool: RegisteredTool) -> dict[str, Any]:
+    return {
+        "name": tool.name,
+        "folder": str(tool.folder),
+        "entry_script": tool.entry_script,
+        "dependencies": tool.dependencies,
+        "connected": tool.connected,
+        "tools": tool.tool_names,
+    }
+
+
+@router.get("/mcp/ai-generator-template", summary="The prompt template for generating an MCP tool with an LLM")
+async def ai_generator_template(runtime: RuntimeDep) -> dict[str, str]:
+    return {
+        "template": generator_template(runtime.mcp.manager.tools()),
+        "note": "将此模板作为系统提示词使用，在用户消息中描述您的需求 "
+        "(use it as the system prompt; describe the requirement in the user message)",
+    }
+
+
+@router.post(
+    "/mcp/register-tool",
+    summary="Install an MCP tool (scripts + dependencies) in its own environment and connect it",
+    dependencies=[AdminInAuthMode],
+)
+async def register_tool(request: ToolRegistration, runtime: RuntimeDep) -> dict[str, Any]:
+    tool = await runtime.ai_tools.register(request.design())
+    return {
+        "status": "success",
+        "message": f"MCP工具 '{tool.name}' 注册成功",
+        "tool": registered_tool_view(tool),
+    }
+
+
+@router.get("/mcp/ai-tools", summary="Names of the registered AI-generated MCP tools")
+async def list_ai_tools(runtime: RuntimeDep) -> list[str]:
+    return [tool.name for tool in await runtime.ai_tools.list()]
