@@ -58,3 +58,21 @@ async def test_the_demo_model_designs_a_graph_that_runs(demo: RunningMaghub) -> 
     assert improved.payloads[0]["completion"]["version"] == 2
     stored = (await demo.client.get(f"/graphs/{name}")).json()
     assert stored["description"] == "Improved by the demo model: Say it is about the sea"
+
+
+@pytest.mark.slow
+async def test_the_demo_model_writes_a_tool_that_registers_and_answers(demo: RunningMaghub) -> None:
+    first = await post_stream(demo.client, "/mcp/generate", {"requirement": "Count words", "model_name": "demo"})
+    conversation_id = first.of_type("conversation_created")[0]["conversation_id"]
+    body = {"requirement": "continue", "model_name": "demo", "conversation_id": conversation_id}
+    second = await post_stream(demo.client, "/mcp/generate", body)
+    assert "<readme>" in second.text and not first.errors and not second.errors
+
+    done = await post_stream(demo.client, "/mcp/generate", {"requirement": FINISH, "conversation_id": conversation_id})
+
+    (completion,) = [event["completion"] for event in done.payloads]
+    name = completion["tool_name"]
+    assert name.startswith("demo_count_words_") and (await demo.client.get("/mcp/ai-tools")).json() == [name]
+    params = {"server_name": name, "tool_name": "word_count", "params": {"text": "one two three"}}
+    called = (await demo.client.post("/mcp/test-tool", json=params)).json()
+    assert called["status"] == "success" and "3" in str(called["result"])
