@@ -310,3 +310,22 @@ async def test_prompt_templates_list_models_and_connected_tools_without_waiting(
     filled = (await hub.client.get("/optimize-prompt-template", params={"graph_name": "report"})).json()
     assert filled["has_graph_config"] is True and filled["graph_name"] == "report"
     assert '"description": "old"' in filled["prompt"] and "{GRAPH_CONFIG}" not in filled["prompt"]
+
+
+async def test_a_failed_model_call_is_reported_and_kept_as_an_interrupted_round(
+    hub: RunningMaghub, llm: ScriptedLLM
+) -> None:
+    llm.script(Reply(status=400, error_message="context too long"), when=is_design_request, times=1)
+    llm.script(Reply(content=FIRST_REPLY), when=is_design_request, times=1)
+
+    failed = await generate(hub, design("first try", "fails-1"))
+    retried = await generate(hub, design("second try", "fails-1"))
+
+    (error,) = failed.errors
+    assert error["type"] == "model_error" and "context too long" in error["message"]
+    assert not retried.errors
+    detail = (await hub.client.get("/chat/conversations/fails-1")).json()
+    assert [r["status"] for r in detail["rounds"]] == ["interrupted", "completed"]
+    assert detail["parsed_results"]["graph_name"] == "summariser"
+    roles = [m["role"] for m in design_requests(llm)[-1].body["messages"]]
+    assert roles == ["system", "user", "user"]
