@@ -25,6 +25,7 @@ def generate_cli(server: MaghubProcess, *args: str, stdin: str = "") -> subproce
     return subprocess.run(
         [*MAGHUB_COMMAND, "generate", *args, "--url", server.url],
         input=stdin,
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
