@@ -204,7 +204,8 @@ async def test_a_new_design_never_replaces_an_existing_graph(hub: RunningMaghub,
 async def test_improving_a_graph_starts_from_it_and_saves_its_next_version(
     hub: RunningMaghub, llm: ScriptedLLM
 ) -> None:
-    existing = {"name": "report", "description": "old", "nodes": [json.loads(node("only", ["start"], ["end"])[6:-7])]}
+    only = json.loads(node("only", ["start"], ["end"])[6:-7])
+    existing = {"name": "report", "description": "old", "nodes": [only], "max_parallel_nodes": 3}
     assert (await hub.client.post("/graphs", json=existing)).status_code == 200
     reply = "<analysis>Needs a sharper description.</analysis><graph_description>Writes a report.</graph_description>"
     llm.script(Reply(content=reply), when=is_design_request, times=1)
@@ -224,6 +225,7 @@ async def test_improving_a_graph_starts_from_it_and_saves_its_next_version(
     }
     stored = (await hub.client.get("/graphs/report")).json()
     assert stored["description"] == "Writes a report." and [n["name"] for n in stored["nodes"]] == ["only"]
+    assert stored["max_parallel_nodes"] == 3  # settings beyond the tags are kept
 
     other = await hub.client.post("/graphs/generate", json=design("more", "improve-1", graph_name="other"))
     assert other.status_code == 409 and "improves graph 'report'" in other.json()["detail"]

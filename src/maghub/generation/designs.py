@@ -30,11 +30,16 @@ class GraphDesign:
     graph_description: str = ""
     nodes: list[dict[str, Any]] = field(default_factory=list)
     end_template: str = ""
+    other_fields: dict[str, Any] = field(default_factory=dict)
+    """Graph settings beyond the tags (``max_parallel_nodes``…) of a graph being improved: kept as they were."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> GraphDesign:
         data = data or {}
-        design = cls(nodes=[dict(node) for node in data.get("nodes") or [] if isinstance(node, Mapping)])
+        design = cls(
+            nodes=[dict(node) for node in data.get("nodes") or [] if isinstance(node, Mapping)],
+            other_fields=dict(data.get("other_fields") or {}),
+        )
         for name in GRAPH_TEXT_FIELDS:
             setattr(design, name, str(data.get(name) or ""))
         return design
@@ -47,10 +52,15 @@ class GraphDesign:
             graph_description=str(config.get("description") or ""),
             nodes=copy.deepcopy([dict(node) for node in config.get("nodes") or []]),
             end_template=str(config.get("end_template") or ""),
+            other_fields={
+                key: copy.deepcopy(value)
+                for key, value in config.items()
+                if key not in ("name", "description", "nodes", "end_template")
+            },
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        parsed = {
             "analysis": self.analysis,
             "todo": self.todo,
             "graph_name": self.graph_name,
@@ -58,6 +68,9 @@ class GraphDesign:
             "nodes": copy.deepcopy(self.nodes),
             "end_template": self.end_template,
         }
+        if self.other_fields:
+            parsed["other_fields"] = copy.deepcopy(self.other_fields)
+        return parsed
 
     def apply(self, edits: list[Edit]) -> list[str]:
         problems = []
@@ -98,6 +111,7 @@ class GraphDesign:
     def document(self) -> dict[str, Any]:
         """The graph the design describes, as ``POST /graphs`` takes it."""
         return {
+            **copy.deepcopy(self.other_fields),
             "name": self.graph_name,
             "description": self.graph_description,
             "nodes": copy.deepcopy(self.nodes),

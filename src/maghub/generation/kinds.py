@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from maghub.errors import ConflictError, InvalidInputError, MaghubError, NotFoundError
+from maghub.errors import ConflictError, InvalidInputError, MaghubError
 from maghub.generation.designs import GraphDesign, ToolDraft
 from maghub.generation.prompts import (
     REQUIREMENT_IN_MESSAGES,
@@ -120,7 +120,7 @@ class GraphGeneration:
         problems = design.apply(read_edits(reply, GRAPH_EDITS))
         return design.to_dict(), problems
 
-    async def finish(self, details: dict[str, Any]) -> FinishOutcome:
+    async def finish(self, details: dict[str, Any], request: GenerationRequest) -> FinishOutcome:
         design = GraphDesign.from_dict(details.get("parsed_results"))
         parsed = design.to_dict()
         if _already_done(details, parsed):
@@ -159,7 +159,7 @@ class GraphGeneration:
             result = await self._graphs.save(document, create_only=not target)
         except GraphValidationError as exc:
             return self._refused([], _problem_views(exc.problems))
-        except (ConflictError, NotFoundError) as exc:
+        except MaghubError as exc:  # taken meanwhile, deleted meanwhile, not the caller's to change
             return self._refused([], [_problem(None, "graph_name", str(exc))])
         completion = {
             "graph_name": result.name,
@@ -238,7 +238,7 @@ class ToolGeneration:
         problems = draft.apply(read_edits(reply, TOOL_EDITS))
         return draft.to_dict(), problems
 
-    async def finish(self, details: dict[str, Any]) -> FinishOutcome:
+    async def finish(self, details: dict[str, Any], request: GenerationRequest) -> FinishOutcome:
         draft = ToolDraft.from_dict(details.get("parsed_results"))
         parsed = draft.to_dict()
         if _already_done(details, parsed):

@@ -37,6 +37,11 @@ def _template(name: str) -> str:
     return resources.files("maghub.generation").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
 
 
+# Read when the module is imported (at startup), not on the event loop while serving.
+for _name in ("graph_design.md", "graph_optimize.md"):
+    _template(_name)
+
+
 def fill(template: str, values: Mapping[str, str]) -> str:
     """``template`` with each ``{NAME}`` in ``values`` replaced; other braces stay as written."""
     return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), template)

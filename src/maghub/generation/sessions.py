@@ -38,6 +38,7 @@ from maghub.llm.types import Usage
 from maghub.service.lifecycle import ActivityTracker
 
 if TYPE_CHECKING:
+    from maghub.auth.users import User
     from maghub.llm.client import LLMClient
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class GenerationRequest:
     graph_name: str | None = None
     """Graph generation only: the existing graph this session improves."""
     user_id: str = DEFAULT_USER
+    editor: User | None = None
+    """The signed-in user in auth mode (whose graph a new design becomes)."""
 
 
 # --- events (the API layer encodes them) ----------------------------------------------------------
@@ -129,7 +132,7 @@ class GenerationKind(Protocol):
     def apply_reply(self, details: dict[str, Any], reply: str) -> tuple[dict[str, Any], list[str]]:
         """The design after ``reply``'s tags (``parsed_results``) and the problems applying them."""
 
-    async def finish(self, details: dict[str, Any]) -> FinishOutcome: ...
+    async def finish(self, details: dict[str, Any], request: GenerationRequest) -> FinishOutcome: ...
 
 
 class GenerationService:
@@ -195,7 +198,7 @@ class FinishCommand:
                 # Shielded: a client that leaves must not cut a save between the tool or graph and
                 # the record of it (a second finish would then not know it was saved).
                 with anyio.CancelScope(shield=True):
-                    outcome = await self._kind.finish(stored.details)
+                    outcome = await self._kind.finish(stored.details, self._request)
                     if outcome.details:
                         await service.store.merge_details(self.conversation_id, outcome.details)
                 yield outcome.event

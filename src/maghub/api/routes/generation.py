@@ -125,6 +125,7 @@ async def _stream(runtime: Runtime, kind: GenerationKind, body: GenerationBody, 
         model_name=body.model_name,
         conversation_id=body.conversation_id,
         user_id=owner(runtime, user, body.user_id),
+        editor=user,
         **extra,
     )
     started = await runtime.generation.start(kind, request)
