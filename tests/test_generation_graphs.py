@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from maghub.generation.prompts import GRAPH_DESIGN_MARKER, OPTIMIZATION_HEADING
 from maghub.testing.harness import RunningMaghub
+from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
 from maghub.testing.scripted_llm import Reply, ScriptedLLM
 from maghub.testing.sse import StreamTranscript, post_stream
 
@@ -293,15 +295,25 @@ async def test_generation_sessions_are_deletable_conversations(hub: RunningMaghu
     ).status_code == 404
 
 
-async def test_prompt_templates_list_models_and_connected_tools_without_waiting(hub: RunningMaghub) -> None:
-    config = {"mcpServers": {"offline": {"command": "no-such-command-xyz", "args": [], "disabled": True}}}
-    assert (await hub.client.post("/mcp/add", json=config)).status_code == 200
+async def test_prompt_templates_list_models_and_connected_tools_without_waiting(
+    marker: str, hub: RunningMaghub
+) -> None:
+    toolbox = {
+        "command": sys.executable,
+        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+        "env": {MARKER_VARIABLE: marker},
+    }
+    added = await hub.client.post("/mcp/add", json={"mcpServers": {"toolbox": toolbox}})
+    assert added.json()["servers"]["toolbox"]["connected"] is True, added.text
+    offline = {"command": "no-such-command-xyz", "args": [], "disabled": True}
+    assert (await hub.client.post("/mcp/add", json={"mcpServers": {"offline": offline}})).status_code == 200
 
     template = (await hub.client.get("/prompt-template")).json()
 
     assert GRAPH_DESIGN_MARKER in template["prompt"] and f"`{MODEL}`" in template["prompt"]
     assert "{MODELS_DESCRIPTION}" not in template["prompt"] and "{TOOLS_DESCRIPTION}" not in template["prompt"]
     assert template["unavailable_servers"] == [{"name": "offline", "state": "disabled"}]
+    assert "### Server `toolbox`" in template["prompt"] and "- `echo`: Return the text unchanged." in template["prompt"]
     assert "`offline`: disabled" in template["prompt"] and "offline" in template["note"]
 
     blank = (await hub.client.get("/api/optimize-prompt-template")).json()
