@@ -60,7 +60,7 @@ class GraphDesign:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        parsed = {
+        parsed: dict[str, Any] = {
             "analysis": self.analysis,
             "todo": self.todo,
             "graph_name": self.graph_name,
