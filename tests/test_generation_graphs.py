@@ -343,3 +343,31 @@ async def test_a_failed_model_call_is_reported_and_kept_as_an_interrupted_round(
     assert detail["parsed_results"]["graph_name"] == "summariser"
     roles = [m["role"] for m in design_requests(llm)[-1].body["messages"]]
     assert roles == ["system", "user", "user"]
+
+
+async def test_a_client_that_leaves_mid_reply_leaves_an_interrupted_round(hub: RunningMaghub, llm: ScriptedLLM) -> None:
+    slow = Reply(content=" ".join(f"word{i}" for i in range(200)), chunk_delay=0.02)
+    llm.script(slow, when=is_design_request, times=1)
+
+    async with hub.client.stream("POST", "/graphs/generate", json=design("slow", "left-1")) as response:
+        async for line in response.aiter_lines():
+            if "word3" in line:
+                break
+
+    async def interrupted() -> dict[str, Any]:
+        detail = (await hub.client.get("/chat/conversations/left-1")).json()
+        assert detail["rounds"][0]["status"] == "interrupted"
+        return detail
+
+    for _ in range(100):
+        try:
+            detail = await interrupted()
+            break
+        except AssertionError:
+            await asyncio.sleep(0.05)
+    else:
+        detail = await interrupted()
+    (last,) = [m for m in detail["rounds"][0]["messages"] if m["role"] == "assistant"]
+    assert last["content"].startswith("word0") and last["interrupted"] is True
+    (request,) = design_requests(llm)
+    assert request.disconnected  # the model's stream was closed too

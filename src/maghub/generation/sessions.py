@@ -240,13 +240,8 @@ class GenerationTurn:
             new: tuple[str, dict[str, Any]] | None = (kind.default_title, details)
             number = 1
         else:
-            history, to_store, new, number, details = (
-                stored.messages,
-                [self.user_message],
-                None,
-                stored.next_round,
-                stored.details,
-            )
+            history, details = stored.messages, stored.details
+            to_store, new, number = [self.user_message], None, stored.next_round
         opening = asyncio.create_task(
             service.store.open_round(self.conversation_id, request.user_id, number, to_store, new=new)
         )
@@ -274,14 +269,10 @@ class GenerationTurn:
             return
         assert answer is not None
         parsed, problems = kind.apply_reply(details, answer.output)
-        opened = await opening
-        await service.store.end_round(
-            opened,
-            answer.messages_added,
-            answer.usage,
-            "completed",
-            details={"parsed_results": parsed},
-        )
+        with anyio.CancelScope(shield=True):  # the reply is complete: a client leaving now must not lose it
+            await service.store.end_round(
+                await opening, answer.messages_added, answer.usage, "completed", details={"parsed_results": parsed}
+            )
         for problem in problems:
             yield DesignProblem(problem)
         await self._store_title(title, TITLE_WAIT_SECONDS)
