@@ -371,3 +371,15 @@ async def test_a_client_that_leaves_mid_reply_leaves_an_interrupted_round(hub: R
     assert last["content"].startswith("word0") and last["interrupted"] is True
     (request,) = design_requests(llm)
     assert request.disconnected  # the model's stream was closed too
+
+
+async def test_a_saved_design_whose_graph_was_deleted_is_saved_again(hub: RunningMaghub, llm: ScriptedLLM) -> None:
+    conversation_id = await two_turn_design(hub, llm)
+    assert (await finish(hub, conversation_id)).payloads[0]["completion"]["created"] is True
+    assert (await hub.client.delete("/graphs/summariser")).status_code == 200
+
+    again = await finish(hub, conversation_id)
+
+    completion = again.payloads[0]["completion"]
+    assert completion["created"] is True and "already_saved" not in completion
+    assert (await hub.client.get("/graphs/summariser")).status_code == 200

@@ -123,11 +123,15 @@ class GraphGeneration:
     async def finish(self, details: dict[str, Any], request: GenerationRequest) -> FinishOutcome:
         design = GraphDesign.from_dict(details.get("parsed_results"))
         parsed = design.to_dict()
-        if _already_done(details, parsed):
+        existing = await self._graphs.names()
+        # The graph this session writes: the one it improves, or the one an earlier finish created
+        # (unless that was deleted since: then it is new again).
+        target = details.get("target_graph") or (
+            details.get("created_graph") if details.get("created_graph") in existing else None
+        )
+        if _already_done(details, parsed) and details["completion"]["graph_name"] in existing:
             completion = {**details["completion"], "already_saved": True}
             return FinishOutcome(GenerationCompleted(completion))
-        # The graph this session writes: the one it improves, or the one an earlier finish created.
-        target = details.get("target_graph") or details.get("created_graph")
         missing = design.missing_fields()
         problems: list[dict[str, Any]] = []
         if target and design.graph_name and design.graph_name != target:
@@ -142,7 +146,7 @@ class GraphGeneration:
         document = self._document(design, problems)
         if document is not None:
             problems += self._beyond_missing(await self.review(document), missing)
-        if document is not None and not target and design.graph_name in await self._graphs.names():
+        if document is not None and not target and design.graph_name in existing:
             problems.append(
                 _problem(
                     None,
