@@ -245,7 +245,8 @@ class ToolGeneration:
     async def finish(self, details: dict[str, Any], request: GenerationRequest) -> FinishOutcome:
         draft = ToolDraft.from_dict(details.get("parsed_results"))
         parsed = draft.to_dict()
-        if _already_done(details, parsed):
+        servers = {config.name for config in self._mcp.configs()}
+        if _already_done(details, parsed) and details["completion"]["tool_name"] in servers:
             return FinishOutcome(GenerationCompleted({**details["completion"], "already_saved": True}))
         missing = draft.missing_fields()
         problems: list[dict[str, Any]] = []
@@ -255,7 +256,7 @@ class ToolGeneration:
             except InvalidInputError as exc:
                 problems.append(_problem(None, "folder_name", str(exc)))
             else:
-                if draft.folder_name in {config.name for config in self._mcp.configs()}:
+                if draft.folder_name in servers:
                     problems.append(
                         _problem(
                             None,
