@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from maghub.mcp.tools import ToolSpec
 from maghub.settings import Settings
 from maghub.testing.harness import RunningMaghub, running_maghub
 from maghub.tools.dependencies import parse_dependencies
 from maghub.tools.folders import INSTALLING_MARKER
-from maghub.tools.template import example_server, raw_template
+from maghub.tools.template import example_server, generator_template, raw_template
 
 MAIN_ONLY = {"main.py": "print('never run')\n"}
 
@@ -120,10 +121,12 @@ async def test_a_dependency_that_does_not_exist_reports_the_installers_message(m
 
 @pytest.mark.slow
 async def test_a_script_that_is_no_mcp_server_is_not_registered(maghub: RunningMaghub) -> None:
-    script = "import sys\nsys.exit('this tool crashed on purpose')\n"
-    status, body = await register(maghub, folder_name="broken", script_files={"main.py": script})
+    # Its dependency is installed (the script prints its version), but the script is no server.
+    script = "import sys\nimport six\nsys.exit(f'six {six.__version__} is here, but this is no MCP server')\n"
+    status, body = await register(maghub, folder_name="broken", script_files={"main.py": script}, dependencies="six")
     assert status == 400, body
     assert "'broken' was installed but does not work as an MCP server" in body["detail"]
+    assert "is here, but this is no MCP server" in body["detail"]
     assert leftovers(maghub) == [] and await server_names(maghub) == []
     assert (await maghub.client.get("/mcp/ai-tools")).json() == []
 
@@ -138,34 +141,31 @@ async def test_an_install_over_the_time_limit_is_stopped_and_removed(settings: S
         assert leftovers(maghub) == [] and await server_names(maghub) == []
 
 
-@pytest.mark.parametrize(
-    ("field", "value", "says"),
-    [
-        ("folder_name", "../escape", "Invalid tool name"),
-        ("folder_name", "a/b", "Invalid tool name"),
-        ("folder_name", ".hidden", "Invalid tool name"),
-        ("folder_name", "", "Invalid tool name"),
-        ("folder_name", "x" * 65, "Invalid tool name"),
-        ("folder_name", "名字", "Invalid tool name"),
-        ("script_files", {"../main.py": "x"}, "Invalid script file name"),
-        ("script_files", {"sub/main.py": "x"}, "Invalid script file name"),
-        ("script_files", {"sub\\main.py": "x"}, "Invalid script file name"),
-        ("script_files", {"main.py": "x", "notes.txt": "x"}, "Invalid script file name"),
-        ("script_files", {".py": "x"}, "Invalid script file name"),
-        ("script_files", {}, "no script files"),
-        ("script_files", {"a.py": "x", "b.py": "x"}, "name the script that calls mcp.run() 'main.py'"),
-        ("dependencies", "--index-url=http://127.0.0.1:9/simple", "Invalid dependency"),
-        ("dependencies", ["-e", "."], "Invalid dependency"),
-        ("dependencies", "/etc/passwd", "Invalid dependency"),
-        ("dependencies", ["./local-package"], "Invalid dependency"),
-    ],
-)
-async def test_hostile_or_unusable_designs_are_refused_before_anything_is_written(
-    maghub: RunningMaghub, field: str, value: object, says: str
-) -> None:
-    status, body = await register(maghub, **{field: value})
-    assert status == 400, body
-    assert says in body["detail"]
+HOSTILE_OR_UNUSABLE = [
+    ("folder_name", "../escape", "Invalid tool name"),
+    ("folder_name", "a/b", "Invalid tool name"),
+    ("folder_name", ".hidden", "Invalid tool name"),
+    ("folder_name", "", "Invalid tool name"),
+    ("folder_name", "x" * 65, "Invalid tool name"),
+    ("folder_name", "名字", "Invalid tool name"),
+    ("script_files", {"../main.py": "x"}, "Invalid script file name"),
+    ("script_files", {"sub/main.py": "x"}, "Invalid script file name"),
+    ("script_files", {"sub\\main.py": "x"}, "Invalid script file name"),
+    ("script_files", {"main.py": "x", "notes.txt": "x"}, "Invalid script file name"),
+    ("script_files", {".py": "x"}, "Invalid script file name"),
+    ("script_files", {}, "no script files"),
+    ("script_files", {"a.py": "x", "b.py": "x"}, "name the script that calls mcp.run() 'main.py'"),
+    ("dependencies", "--index-url=http://127.0.0.1:9/simple", "Invalid dependency"),
+    ("dependencies", ["-e", "."], "Invalid dependency"),
+    ("dependencies", "/etc/passwd", "Invalid dependency"),
+    ("dependencies", ["./local-package"], "Invalid dependency"),
+]
+
+
+async def test_hostile_or_unusable_designs_are_refused_before_anything_is_written(maghub: RunningMaghub) -> None:
+    for field, value, says in HOSTILE_OR_UNUSABLE:
+        status, body = await register(maghub, **{field: value})
+        assert status == 400 and says in body["detail"], (field, value, body)
     assert leftovers(maghub) == [] and await server_names(maghub) == []
     assert not (maghub.runtime.settings.data_dir.parent / "escape").exists()
 
@@ -197,8 +197,25 @@ async def test_deleting_a_server_only_marked_ai_generated_keeps_a_folder_it_does
     assert folder.exists()
 
 
+async def test_a_configuration_without_the_tools_server_deletes_the_tools_folder(maghub: RunningMaghub) -> None:
+    folder = tools_dir(maghub) / "dropped"
+    (folder / ".venv" / "bin").mkdir(parents=True)
+    server = {
+        "command": str(folder / ".venv" / "bin" / "python"),
+        "args": [str(folder / "main.py")],
+        "ai_generated": True,
+        "disabled": True,
+    }
+    assert (await maghub.client.post("/mcp/add", json={"mcpServers": {"dropped": server}})).status_code == 200
+    assert (await maghub.client.get("/mcp/ai-tools")).json() == ["dropped"]
+    assert (await maghub.client.post("/mcp/config", json={"mcpServers": {}})).status_code == 200
+    assert not folder.exists()
+    assert (await maghub.client.get("/mcp/ai-tools")).json() == []
+
+
 async def test_registrations_a_crash_interrupted_are_cleared_at_startup(settings: Settings) -> None:
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    probe = [sys.executable, "-c", "import os; print(os.getpid())"]
+    ended = subprocess.run(probe, check=True, capture_output=True, text=True)  # a pid that is gone
     tools = settings.data_dir / "tools"
     for name, pid in [("interrupted", ended.stdout.strip()), ("in_progress_elsewhere", "1"), ("unmarked", None)]:
         (tools / name).mkdir(parents=True)
@@ -251,3 +268,17 @@ async def test_the_template_teaches_the_tags_and_the_sdk_2_server_api(maghub: Ru
 def test_dependency_text_is_split_between_requirements_not_inside_them() -> None:
     assert parse_dependencies("httpx>=0.27 rich\nrequests >= 2, < 3") == ["httpx>=0.27", "rich", "requests>=2,<3"]
     assert parse_dependencies("  ") == []
+
+
+def test_the_template_lists_the_connected_tools_by_server() -> None:
+    tools = [
+        ToolSpec("time", "now", "The current\n  time {TOOLS_DESCRIPTION}.", {}, {}),
+        ToolSpec("time", "zones", "", {}, {}),
+        ToolSpec("files", "read", "Read a file.", {}, {}),
+    ]
+    template = generator_template(tools)
+    assert (
+        "### Server: time\n\n- **now**: The current time {TOOLS_DESCRIPTION}.\n- **zones**: (no description)"
+        "\n\n### Server: files\n\n- **read**: Read a file." in template
+    )
+    assert "No MCP tools are connected" not in template

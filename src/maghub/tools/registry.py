@@ -29,7 +29,7 @@ import anyio.to_thread
 
 from maghub.errors import ConflictError, InvalidInputError
 from maghub.mcp.configuration.server_config import ServerConfig, Transport
-from maghub.mcp.connections.status import ServerStatus
+from maghub.mcp.connections.status import ConnectionState, ServerStatus
 from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.registry import MCPRegistry
 from maghub.paths import tool_dir
@@ -140,11 +140,7 @@ class AIToolRegistry:
             stored = True
             status = await self._mcp.manager.connect(name, wait=True, timeout=config.timeout)
             if not status.connected:
-                raise InvalidInputError(
-                    f"The tool '{name}' was installed but does not work as an MCP server: "
-                    f"{status.last_error or status.state.value}. Check that '{entry_script}' creates an "
-                    "MCPServer and calls mcp.run()."
-                )
+                raise InvalidInputError(_not_a_server(name, entry_script, status, config.timeout))
             await anyio.to_thread.run_sync(unmark_installing, folder)
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -194,6 +190,17 @@ class AIToolRegistry:
             entry_script = Path(config.args[0]).name if config.args else ""
             tools.append(RegisteredTool(config.name, folder, entry_script, dependencies, statuses.get(config.name)))
         return sorted(tools, key=lambda tool: tool.name)
+
+
+def _not_a_server(name: str, entry_script: str, status: ServerStatus, timeout: float) -> str:
+    if status.state == ConnectionState.CONNECTING:
+        why = f"it did not answer within {timeout:g} s of starting"
+    else:
+        why = status.last_error or status.state.value
+    return (
+        f"The tool '{name}' was installed but does not work as an MCP server: {why}. "
+        f"Check that '{entry_script}' creates an MCPServer and calls mcp.run()."
+    )
 
 
 def _read_requirements(folder: Path) -> list[str]:
