@@ -144,7 +144,11 @@ async def test_an_incomplete_or_hostile_design_is_refused_before_anything_is_wri
         '<script_file name="helper.py">x = 1</script_file>'
     )
     llm.script(Reply(content=reply), when=is_tool_request, times=1)
+    offline = {"command": "no-such-command-xyz", "args": [], "disabled": True}
+    assert (await hub.client.post("/mcp/add", json={"mcpServers": {"offline": offline}})).status_code == 200
     stream = await generate(hub, turn("something hostile", "hostile-1"))
+    system = next(r for r in llm.requests if is_tool_request(r.body)).body["messages"][0]["content"]
+    assert "- `offline`: disabled" in system  # the servers whose tools are not listed are named
 
     (error,) = stream.errors
     assert error["type"] == "format_error" and "escape.py" in error["message"]

@@ -235,6 +235,12 @@ class ToolGeneration:
 
     async def start_session(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
         prompt = generator_template(self._mcp.tools())
+        unavailable = catalog_from((), self._mcp.status().values()).unavailable_servers
+        if unavailable:  # the template lists connected servers only: say which others exist
+            listed = "\n".join(f"- `{server['name']}`: {server['state']}" for server in unavailable)
+            prompt += (
+                f"\n\nThese configured MCP servers are not connected now; their tools are not listed:\n\n{listed}\n"
+            )
         return prompt, {"generation_type": self.generation_type, "parsed_results": ToolDraft().to_dict()}
 
     def apply_reply(self, details: dict[str, Any], reply: str) -> tuple[dict[str, Any], list[str]]:
