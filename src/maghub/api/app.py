@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, TrustedRequestGuard
-from maghub.api.routes import auth, chat, graph_runs, graphs, hub, mcp, models, system
+from maghub.api.routes import auth, chat, generation, graph_runs, graphs, hub, mcp, models, system
 from maghub.api.security import mag_access
 from maghub.security.origins import RequestOriginPolicy
 from maghub.service.heap import freeze_long_lived_objects
@@ -28,6 +28,7 @@ def mag_router() -> APIRouter:
     router = APIRouter(dependencies=[Depends(mag_access)])
     router.include_router(chat.router)
     router.include_router(graph_runs.router)  # before the graphs' /graphs/{name} routes
+    router.include_router(generation.router)  # likewise (/graphs/generate)
     router.include_router(models.router)
     router.include_router(mcp.router)
     router.include_router(system.router)

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from maghub.generation.demo import demo_design_reply
 from maghub.llm.config import ModelConfig
 from maghub.service.runtime import Runtime
 from maghub.service.server import local_url
@@ -23,6 +24,9 @@ DEMO_MOUNT_PATH = "/demo/llm"
 
 
 def demo_reply(body: dict[str, Any]) -> Reply:
+    design = demo_design_reply(body.get("messages") or [], DEMO_MODEL_NAME)
+    if design is not None:  # a generation conversation (graphs/generate, mcp/generate)
+        return Reply(content=design, chunk_size=4, chunk_delay=0.005)
     text = last_user_text(body).strip() or "(nothing)"
     if "<title>" in text:  # maghub naming a new conversation
         return Reply(content=_demo_title(text))

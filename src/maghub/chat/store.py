@@ -133,7 +133,7 @@ class ChatStore:
             repo.insert_message(opened.conversation_id, opened.round_id, opened.next_position, message)
             repo.record_progress(opened.conversation_id, opened.round_id, usage=usage, status=status, error=error)
             if naming is not None:
-                _apply_naming(session, opened.conversation_id, naming)
+                apply_naming(session, opened.conversation_id, naming)
 
         try:
             await self._db.run_write(append_)
@@ -149,17 +149,20 @@ class ChatStore:
         )
 
     async def set_title_and_tags(self, conversation_id: str, naming: TitleAndTags) -> None:
-        await self._db.run_write(lambda session: _apply_naming(session, conversation_id, naming))
+        await self._db.run_write(lambda session: apply_naming(session, conversation_id, naming))
 
 
-def _apply_naming(session: Session, conversation_id: str, naming: TitleAndTags) -> None:
-    """A generated title and tags, unless the user has set their own meanwhile."""
+def apply_naming(
+    session: Session, conversation_id: str, naming: TitleAndTags, default_title: str = DEFAULT_TITLE
+) -> None:
+    """A generated title and tags, unless the user has set their own meanwhile (the title is still
+    ``default_title``, the tags still empty)."""
     repo = ConversationRepository(session)
     current = repo.naming(conversation_id)
     if current is None:
         return
     title, tags, details = current
-    if naming.title and title == DEFAULT_TITLE:
+    if naming.title and title == default_title:
         title = naming.title
     if naming.tags and not tags:
         tags = naming.tags

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from maghub import __version__
+from maghub.cli.generate import app as generate_app
 from maghub.cli.graph import app as graph_app
 from maghub.cli.mcp import app as mcp_app
 from maghub.cli.run import run as run_graph
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(graph_app, name="graph")
 app.add_typer(users_app, name="users")
+app.add_typer(generate_app, name="generate")
 app.command("run")(run_graph)
 
 

@@ -16,6 +16,9 @@ from maghub.chat.conversations import ConversationService
 from maghub.chat.service import ChatService
 from maghub.chat.store import ChatStore
 from maghub.errors import ConfigurationError
+from maghub.generation.kinds import GraphGeneration, ToolGeneration
+from maghub.generation.sessions import GenerationService
+from maghub.generation.store import GenerationStore
 from maghub.graphs.definition.registry import GraphRegistry
 from maghub.graphs.running.engine import EngineServices
 from maghub.graphs.running.run_store import RunStore
@@ -59,6 +62,9 @@ class Runtime:
     graphs: GraphRegistry
     packages: GraphPackages
     runs: RunManager
+    generation: GenerationService
+    graph_generation: GraphGeneration
+    tool_generation: ToolGeneration
     _resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @classmethod
@@ -122,6 +128,9 @@ class Runtime:
             graphs=graphs,
             packages=GraphPackages(graphs, models, mcp),
             runs=runs,
+            generation=GenerationService(GenerationStore(database), models, activity),
+            graph_generation=GraphGeneration(graphs, models, manager),
+            tool_generation=ToolGeneration(ai_tools, manager),
             _resources=resources,
         )
 
