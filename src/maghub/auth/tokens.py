@@ -24,6 +24,7 @@ class TokenClaims:
     subject: str  # the username
     user_id: str
     role: str
+    issued_at: datetime
     expires_at: datetime
 
 
@@ -82,5 +83,6 @@ class TokenService:
             subject=str(claims["sub"]),
             user_id=str(claims.get("uid", "")),
             role=str(claims.get("role", "user")),
+            issued_at=datetime.fromtimestamp(claims["iat"], UTC),
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         )
