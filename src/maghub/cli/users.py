@@ -80,10 +80,11 @@ def list_users(data_dir: DataDirOption = None, database_url: DatabaseUrlOption =
     if not users:
         out.print("No users. Create one with: maghub users create NAME --admin", highlight=False)
         return
+    width = max(len(user.username) for user in users)
     for user in users:
         state = "disabled" if user.disabled else "enabled"
         last_login = iso_utc_or_none(user.last_login_at) or "never"
-        out.print(f"{user.username}\t{user.role}\t{state}\tlast login {last_login}", highlight=False)
+        out.print(f"{user.username:<{width}}  {user.role:<5}  {state:<8}  last login {last_login}", highlight=False)
 
 
 @app.command("disable")
