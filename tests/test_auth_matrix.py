@@ -20,6 +20,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -497,11 +498,11 @@ def test_the_matrix_helpers_see_a_missing_row() -> None:
         def __init__(self, path: str, methods: set[str]) -> None:
             self.path, self.methods = path, methods
 
-    class FakeApp:
-        routes = [
+    app = SimpleNamespace(
+        routes=[
             FakeRoute("/graphs", {"GET", "HEAD"}),
             FakeRoute("/api/graphs", {"GET"}),
             FakeRoute("/api/users/x", {"PATCH"}),
         ]
-
-    assert declared_routes(FakeApp()) == {("GET", "/graphs"), ("PATCH", "/api/users/x")}
+    )
+    assert declared_routes(app) == {("GET", "/graphs"), ("PATCH", "/api/users/x")}

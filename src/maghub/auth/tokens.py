@@ -24,8 +24,9 @@ class TokenClaims:
     subject: str  # the username
     user_id: str
     role: str
-    issued_at: datetime
     expires_at: datetime
+    password_version: int | None
+    """When the user's password last changed (µs since the epoch) as the token was issued; None: never."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,9 @@ class TokenService:
         self._secret = secret
         self.lifetime = lifetime
 
-    def issue(self, *, username: str, user_id: str, role: str) -> IssuedToken:
+    def issue(self, *, username: str, user_id: str, role: str, password_version: int | None = None) -> IssuedToken:
         now = datetime.now(UTC)
-        claims = {
+        claims: dict[str, object] = {
             "sub": username,
             "uid": user_id,
             "role": role,
@@ -59,6 +60,8 @@ class TokenService:
             "aud": AUDIENCE,
             "jti": uuid.uuid4().hex,
         }
+        if password_version is not None:
+            claims["pwv"] = password_version  # a password change ends the tokens issued before it
         token = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
         return IssuedToken(access_token=token, expires_in=int(self.lifetime.total_seconds()))
 
@@ -83,6 +86,6 @@ class TokenService:
             subject=str(claims["sub"]),
             user_id=str(claims.get("uid", "")),
             role=str(claims.get("role", "user")),
-            issued_at=datetime.fromtimestamp(claims["iat"], UTC),
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            password_version=claims.get("pwv") if isinstance(claims.get("pwv"), int) else None,
         )

@@ -9,8 +9,8 @@ instance without an enabled admin is refused, so nobody locks the admins out by 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -167,7 +167,10 @@ class UserService:
                 stored.last_login_at = utcnow()
                 row = stored
         user = User.from_row(row)
-        return self.tokens.issue(username=user.username, user_id=user.id, role=user.role), user
+        token = self.tokens.issue(
+            username=user.username, user_id=user.id, role=user.role, password_version=_password_version(row)
+        )
+        return token, user
 
     async def authenticate(self, token: str) -> User:
         """The user a bearer token speaks for, as stored now (a disabled user's tokens stop working)."""
@@ -178,8 +181,12 @@ class UserService:
             raise AuthenticationError("The user of this token no longer exists; log in again.")
         if row.disabled:
             raise AuthenticationError(f"User '{row.username}' is disabled.")
-        # iat has whole seconds: a token issued in the second of the change (after it) stays valid.
-        changed = row.password_changed_at
-        if changed is not None and claims.issued_at < changed.replace(microsecond=0):
+        if claims.password_version != _password_version(row):
             raise AuthenticationError("The password was changed after this token was issued; log in again.")
         return User.from_row(row)
+
+
+def _password_version(row: UserRow) -> int | None:
+    """When the password last changed, exactly (µs): tokens carry it, so a change ends the older ones."""
+    changed = row.password_changed_at
+    return None if changed is None else round(changed.timestamp() * 1_000_000)
