@@ -47,7 +47,6 @@ UNPREFIXED = ("/health", "/docs", "/redoc", "/openapi.json", *HUB_OR_AUTH)
 class Call:
     path: str
     json: Any = None
-    params: dict[str, Any] | None = None
     files: dict[str, Any] | None = None
 
 
@@ -480,7 +479,6 @@ async def check(world: World, row: Row, prefix: str, caller: str) -> list[str]:
         row.method,
         prefix + call.path,
         json=call.json,
-        params=call.params,
         files=call.files,
         headers=world.headers[caller],
     )
