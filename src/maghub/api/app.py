@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, TrustedRequestGuard
-from maghub.api.routes import auth, chat, generation, graph_runs, graphs, hub, mcp, models, system
+from maghub.api.routes import auth, chat, generation, graph_runs, graphs, hub, mcp, models, system, users
 from maghub.api.security import mag_access
 from maghub.security.origins import RequestOriginPolicy
 from maghub.service.heap import freeze_long_lived_objects
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
     for prefix in ("", "/api"):  # the health check answers where clients of either base URL look
         app.include_router(system.health_router, prefix=prefix)
     app.include_router(auth.router)
+    app.include_router(users.router)
     app.include_router(hub.router)
     if settings.demo:
         from maghub.api.demo import mount_demo_llm

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from maghub.chat.compaction import CompactionResult, brutal_compact, make_llm_summariser, precise_compact
 from maghub.chat.locks import KeyedLocks
 from maghub.chat.store import add_auxiliary_usage, require_not_in_trash, require_owner, usage_view
-from maghub.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from maghub.errors import ConflictError, InvalidInputError, NotFoundError
 from maghub.llm.registry import ModelRegistry
 from maghub.paths import conversation_files_dir
 from maghub.store.database import Database
@@ -190,11 +190,4 @@ class ConversationService:
 
     @staticmethod
     def _owned_for_change(repo: ConversationRepository, conversation_id: str, user_id: str) -> ConversationRow:
-        row = repo.get(conversation_id, for_update=True)
-        if row is None:
-            raise NotFoundError(f"Conversation '{conversation_id}' does not exist.")
-        if row.user_id != user_id:
-            raise ForbiddenError(
-                f"Conversation '{conversation_id}' belongs to another user; only its owner may do this."
-            )
-        return row
+        return require_owner(repo.get(conversation_id, for_update=True), conversation_id, user_id)

@@ -4,7 +4,7 @@ step as it happens, and report everything as typed events (SSE encoding is the A
 Behaviour beyond the original MAG (reference §1.1, SPEC §8):
 
 - Bad requests fail before anything streams: blank prompt 400, unknown model or MCP server 404,
-  someone else's conversation 403, a conversation that is not a chat 409.
+  someone else's conversation 404 (as if missing), a conversation that is not a chat 409.
 - Two turns sent at once on one conversation are **serialised**: the second waits for the first
   to finish and then sees its messages in its history (one maghub process; the lock is in memory).
 - Each completed LLM call and each tool result is stored the moment it exists. A turn that fails

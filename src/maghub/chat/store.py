@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from maghub.chat.titles import TitleAndTags
-from maghub.errors import ConflictError, ForbiddenError, NotFoundError
+from maghub.errors import ConflictError, NotFoundError
 from maghub.llm.types import Usage
 from maghub.store.database import Database
 from maghub.store.repositories.conversations import (
@@ -183,8 +183,10 @@ def _check_usable(row: ConversationState | None, conversation_id: str, user_id: 
     if row is None:
         return
     if row.user_id != user_id:
-        raise ForbiddenError(
-            f"Conversation '{conversation_id}' belongs to another user. Start a new conversation with a new id."
+        # Another user's conversation is reported as missing (SPEC §9), as everywhere else.
+        raise NotFoundError(
+            f"Conversation '{conversation_id}' does not exist for user '{user_id}'; "
+            "start a new conversation with a new id."
         )
     if row.type != "chat":
         raise ConflictError(

@@ -118,6 +118,8 @@ class UserRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """Tokens issued before this stop working (None: the password never changed)."""
 
 
 class ConversationRow(Base):
@@ -193,6 +195,9 @@ class GraphRow(Base):
 
     ``config`` is plain JSON on every backend (not JSONB) so the document keeps its key order.
     ``readme`` is a README written for the graph (None: the generated one is shown).
+    ``owner_id`` is the id of the user who created it in auth mode (SPEC §9: only they or an admin may
+    change it); None for graphs made in local mode or before graphs had owners (admins only). Not a
+    foreign key: a deleted user's graphs stay, changeable by admins.
     """
 
     __tablename__ = "graphs"
@@ -201,6 +206,7 @@ class GraphRow(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
     config: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     readme: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -2,6 +2,10 @@
 
 Every answer is the hub's envelope ``{"success", "data", "timestamp"}``; errors are rendered by
 :mod:`maghub.api.errors` with the hub's codes.
+
+Every route needs a token (as the hub documents), except ``validate`` and ``test`` in local mode.
+MCP servers are instance-wide (SPEC §9): every user reads them, only admins create, change, delete,
+connect or disconnect them, and only admins try configurations (``test`` starts the server).
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel
 
 from maghub.api.deps import RuntimeDep
-from maghub.api.security import SignedIn, admin_in_auth_mode, token_in_auth_mode
+from maghub.api.security import AdminUser, SignedIn, admin_in_auth_mode, token_in_auth_mode
 from maghub.auth.users import User
-from maghub.errors import ConflictError, ForbiddenError
+from maghub.errors import ConflictError
 from maghub.mcp.configuration.advice import review_server_config
-from maghub.mcp.configuration.server_config import ServerConfig, Transport, parse_hub_server, parse_server_entry, to_hub_config
+from maghub.mcp.configuration.server_config import parse_hub_server, parse_server_entry, to_hub_config
 from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.connections.status import ConnectionState, ServerStatus
 from maghub.service.runtime import Runtime
@@ -57,15 +61,6 @@ def server_view(runtime: Runtime, status: ServerStatus, *, detailed: bool = Fals
     }
 
 
-def _check_may_run(config: ServerConfig, user: User) -> None:
-    """Starting a local process is code execution: stdio servers are for admins only."""
-    if config.transport == Transport.STDIO and not user.is_admin:
-        raise ForbiddenError(
-            f"User '{user.username}' may not configure stdio servers (they run commands on the server): "
-            "it needs the admin role."
-        )
-
-
 @router.get("", summary="List the servers with their status")
 async def list_servers(runtime: RuntimeDep, _user: SignedIn) -> dict[str, Any]:
     statuses = list(runtime.mcp.manager.status().values())
@@ -86,9 +81,8 @@ class ServerUpdate(BaseModel):
 
 
 @router.post("", status_code=201, summary="Create a server; an enabled one connects in the background")
-async def create_server(body: ServerCreate, runtime: RuntimeDep, user: SignedIn) -> dict[str, Any]:
+async def create_server(body: ServerCreate, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     config = parse_hub_server(body.id, body.config)
-    _check_may_run(config, user)
     result = await runtime.mcp.add([config])
     if result.duplicates:
         raise ConflictError(f"A server with id '{body.id}' already exists; update it with PUT.", code="SERVER_EXISTS")
@@ -134,11 +128,9 @@ async def get_server(server_id: str, runtime: RuntimeDep, _user: SignedIn) -> di
 
 
 @router.put("/{server_id}", summary="Replace a server's configuration; it reconnects only if that changed")
-async def update_server(server_id: str, body: ServerUpdate, runtime: RuntimeDep, user: SignedIn) -> dict[str, Any]:
+async def update_server(server_id: str, body: ServerUpdate, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     before = runtime.mcp.manager.config(server_id)
     config = parse_hub_server(server_id, body.config)
-    _check_may_run(before, user)
-    _check_may_run(config, user)
     await runtime.mcp.update(config)
     after = runtime.mcp.manager.config(server_id)
     return envelope(
@@ -152,8 +144,7 @@ async def update_server(server_id: str, body: ServerUpdate, runtime: RuntimeDep,
 
 
 @router.delete("/{server_id}", summary="Delete a server (it is stopped first)")
-async def delete_server(server_id: str, runtime: RuntimeDep, user: SignedIn) -> dict[str, Any]:
-    _check_may_run(runtime.mcp.manager.config(server_id), user)
+async def delete_server(server_id: str, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     result = await runtime.mcp.remove([server_id])
     if not result.removed:
         raise UnknownServerError(server_id)
@@ -180,9 +171,8 @@ async def server_status(server_id: str, runtime: RuntimeDep, _user: SignedIn) ->
 
 
 @router.post("/{server_id}/connect", summary="Start connecting (answers at once)")
-async def connect_server(server_id: str, runtime: RuntimeDep, user: SignedIn) -> dict[str, Any]:
+async def connect_server(server_id: str, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     manager = runtime.mcp.manager
-    _check_may_run(manager.config(server_id), user)
     state = manager.server_status(server_id).state
     if state == ConnectionState.CONNECTED:
         raise ConflictError(f"Server '{server_id}' is already connected.", code="SERVER_ALREADY_CONNECTED")
@@ -198,7 +188,7 @@ async def connect_server(server_id: str, runtime: RuntimeDep, user: SignedIn) ->
 
 
 @router.post("/{server_id}/disconnect", summary="Disconnect a server (it stays configured)")
-async def disconnect_server(server_id: str, runtime: RuntimeDep, _user: SignedIn) -> dict[str, Any]:
+async def disconnect_server(server_id: str, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     manager = runtime.mcp.manager
     if manager.server_status(server_id).state == ConnectionState.DISCONNECTED:
         raise ConflictError(f"Server '{server_id}' is already disconnected.", code="SERVER_ALREADY_DISCONNECTED")

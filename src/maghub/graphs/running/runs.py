@@ -18,7 +18,7 @@ from typing import Any, Self
 import anyio
 import anyio.abc
 
-from maghub.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from maghub.errors import ConflictError, InvalidInputError, NotFoundError
 from maghub.graphs.definition.compile import RUN_INPUT, CompiledGraph
 from maghub.graphs.running.engine import EngineServices, GraphTurn
 from maghub.graphs.running.events import RunEvent, RunFinished, RunStarted
@@ -112,7 +112,7 @@ class RunManager:
         self._activity.check_open()
         if request.conversation_id is None:
             return await self._new_run(request, background)
-        stored = await self._owned(request.conversation_id, request.user_id, forbid=True)
+        stored = await self._owned(request.conversation_id, request.user_id)
         if request.conversation_id in self._live or request.conversation_id in self._starting:
             raise ConflictError(
                 f"A run of conversation '{request.conversation_id}' is in progress; wait for it or cancel it "
@@ -301,14 +301,11 @@ class RunManager:
     def live(self, conversation_id: str) -> LiveRun | None:
         return self._live.get(conversation_id)
 
-    async def _owned(self, conversation_id: str, user_id: str, *, forbid: bool = False) -> StoredRun:
+    async def _owned(self, conversation_id: str, user_id: str) -> StoredRun:
+        """The run if ``user_id`` owns it; another user's run is reported as missing (SPEC §9)."""
         stored = await self._services.store.load(conversation_id)
-        if stored is None or stored.conversation.type != "graph":
-            raise NotFoundError(f"There is no graph run '{conversation_id}'.")
-        if stored.conversation.user_id != user_id:
-            if forbid:
-                raise ForbiddenError(f"Graph run '{conversation_id}' belongs to another user.")
-            raise NotFoundError(f"There is no graph run '{conversation_id}'.")
+        if stored is None or stored.conversation.type != "graph" or stored.conversation.user_id != user_id:
+            raise NotFoundError(f"There is no graph run '{conversation_id}' of user '{user_id}'.")
         return stored
 
 
