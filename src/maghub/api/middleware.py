@@ -11,6 +11,8 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from maghub.api.errors import plain_error_body
+
 access_log = logging.getLogger("maghub.access")
 
 
@@ -45,7 +47,7 @@ class CrossSiteRequestGuard:
             f"Cross-site request refused: a page at {origin.decode('latin-1')!r} may not change anything here. "
             "Add its origin to MAGHUB_CORS_ORIGINS if it is a client you trust."
         )
-        await _send_json(send, 403, {"detail": message})
+        await _send_json(send, 403, plain_error_body(scope["path"], 403, message))
 
     def _allowed(self, origin: str, host: str, scope: Scope) -> bool:
         origin = origin.rstrip("/").lower()
@@ -71,7 +73,7 @@ class BodySizeLimitMiddleware:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await _send_json(send, 413, {"detail": self._message()})
+                await _send_json(send, 413, plain_error_body(scope["path"], 413, self._message()))
                 return
         received = 0
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from maghub.api.schemas.graphs import RunCancelled, RunView
 from maghub.api.deps import RuntimeDep
 from maghub.api.routes.chat import UserIdField, UserIdQuery, owner
 from maghub.api.security import TokenUser
@@ -123,11 +124,19 @@ async def execute(body: ExecuteBody, runtime: RuntimeDep, user: TokenUser) -> An
     return event_stream(_followed(live, body.stream_mode == "blocks"), run_payloads)
 
 
-@router.get("/graphs/runs/{conversation_id}", summary="A graph run's state: status, nodes, result, files")
+@router.get(
+    "/graphs/runs/{conversation_id}",
+    summary="A graph run's state: status, nodes, result, files",
+    response_model=RunView,
+)
 async def get_run(conversation_id: str, runtime: RuntimeDep, user: TokenUser, user_id: str = UserIdQuery) -> Any:
     return await runtime.runs.view(conversation_id, owner(runtime, user, user_id))
 
 
-@router.post("/graphs/runs/{conversation_id}/cancel", summary="Stop a run (within a second)")
+@router.post(
+    "/graphs/runs/{conversation_id}/cancel",
+    summary="Stop a run (within a second)",
+    response_model=RunCancelled,
+)
 async def cancel_run(conversation_id: str, runtime: RuntimeDep, user: TokenUser, user_id: str = UserIdQuery) -> Any:
     return await runtime.runs.cancel(conversation_id, owner(runtime, user, user_id))

@@ -11,6 +11,18 @@ from typing import Any
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
+from maghub.api.schemas.mcp import (
+    AllConnected,
+    ConfigApplied,
+    McpDocument,
+    ServerConnected,
+    ServerDisconnected,
+    ServerStatusView,
+    ServersAdded,
+    ServersRemoved,
+    ToolCalled,
+    ToolView,
+)
 from maghub.api.deps import RuntimeDep
 from maghub.api.security import AdminInAuthMode
 from maghub.errors import InvalidInputError
@@ -58,7 +70,11 @@ async def _settle(runtime: Runtime, names: list[str]) -> None:
         await runtime.mcp.manager.wait_settled(names, timeout=runtime.settings.mcp_apply_wait_seconds)
 
 
-@router.get("/mcp/config", summary="The MCP configuration in the MAG dialect (secrets masked)")
+@router.get(
+    "/mcp/config",
+    summary="The MCP configuration in the MAG dialect (secrets masked)",
+    response_model=McpDocument,
+)
 async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
     return to_mag_document(runtime.mcp.masked(config) for config in await runtime.mcp.configs())
 
@@ -67,6 +83,7 @@ async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
     "/mcp/config",
     summary="Replace the whole MCP configuration; changed servers reconnect",
     dependencies=[AdminInAuthMode],
+    response_model=dict[str, ServerStatusView | ConfigApplied],
 )
 async def replace_config(runtime: RuntimeDep, document: dict[str, Any] = ConfigDocument) -> dict[str, Any]:
     configs = parse_mcp_servers(document)
@@ -87,12 +104,17 @@ async def replace_config(runtime: RuntimeDep, document: dict[str, Any] = ConfigD
     return body
 
 
-@router.get("/mcp/status", summary="Connection status of every MCP server")
+@router.get("/mcp/status", summary="Connection status of every MCP server", response_model=dict[str, ServerStatusView])
 async def get_status(runtime: RuntimeDep) -> dict[str, Any]:
     return {name: status_view(status) for name, status in runtime.mcp.manager.status().items()}
 
 
-@router.post("/mcp/add", summary="Add MCP servers (all valid, or nothing is added)", dependencies=[AdminInAuthMode])
+@router.post(
+    "/mcp/add",
+    summary="Add MCP servers (all valid, or nothing is added)",
+    dependencies=[AdminInAuthMode],
+    response_model=ServersAdded,
+)
 async def add_servers(runtime: RuntimeDep, document: dict[str, Any] = ConfigDocument) -> dict[str, Any]:
     configs = parse_mcp_servers(document)
     if not configs:
@@ -117,7 +139,10 @@ async def add_servers(runtime: RuntimeDep, document: dict[str, Any] = ConfigDocu
 
 
 @router.post(
-    "/mcp/remove", summary="Remove MCP servers by name; their processes are stopped", dependencies=[AdminInAuthMode]
+    "/mcp/remove",
+    summary="Remove MCP servers by name; their processes are stopped",
+    dependencies=[AdminInAuthMode],
+    response_model=ServersRemoved,
 )
 async def remove_servers(
     runtime: RuntimeDep, names: list[str] = Body(examples=[["server1", "server2"]])
@@ -143,6 +168,7 @@ async def remove_servers(
     "/mcp/connect/{server_name}",
     summary="Connect one MCP server, or 'all' of them in parallel",
     dependencies=[AdminInAuthMode],
+    response_model=ServerConnected | AllConnected,
 )
 async def connect(server_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     manager = runtime.mcp.manager
@@ -187,6 +213,7 @@ async def connect(server_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     "/mcp/disconnect/{server_name}",
     summary="Disconnect one MCP server (it stays configured)",
     dependencies=[AdminInAuthMode],
+    response_model=ServerDisconnected,
 )
 async def disconnect(server_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     manager = runtime.mcp.manager
@@ -197,7 +224,7 @@ async def disconnect(server_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     return {"status": "success", "server": server_name, "message": "断开连接成功"}
 
 
-@router.get("/mcp/tools", summary="Tools of the connected MCP servers")
+@router.get("/mcp/tools", summary="Tools of the connected MCP servers", response_model=dict[str, list[ToolView]])
 async def list_tools(runtime: RuntimeDep) -> dict[str, list[dict[str, Any]]]:
     tools: dict[str, list[dict[str, Any]]] = {}
     for tool in runtime.mcp.manager.tools():
@@ -212,7 +239,10 @@ class ToolTest(BaseModel):
 
 
 @router.post(
-    "/mcp/test-tool", summary="Call one tool (connecting its server if needed)", dependencies=[AdminInAuthMode]
+    "/mcp/test-tool",
+    summary="Call one tool (connecting its server if needed)",
+    dependencies=[AdminInAuthMode],
+    response_model=ToolCalled,
 )
 async def test_tool(request: ToolTest, runtime: RuntimeDep) -> dict[str, Any]:
     manager = runtime.mcp.manager
