@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from maghub.agent import AgentFailed, LLMChunk, ToolResult
 from maghub.api.schemas.chat import (
+    ChatReply,
     Compacted,
     ConversationChange,
     ConversationDetail,
@@ -24,7 +25,7 @@ from maghub.api.schemas.chat import (
 )
 from maghub.api.deps import RuntimeDep
 from maghub.api.security import TokenUser
-from maghub.api.sse import error_payload, event_stream
+from maghub.api.sse import documented_stream, error_payload, event_stream
 from maghub.auth.users import User
 from maghub.chat.conversations import CompactType, Status
 from maghub.chat.reply import collect_reply
@@ -56,6 +57,16 @@ class ChatCompletionBody(BaseModel):
     stream: bool = True
 
 
+CHAT_EVENTS = """With `stream: true` (the default) the events are, in order of arrival:
+- the model's OpenAI `chat.completion.chunk` objects as it streams (`choices[0].delta.content`,
+  `delta.tool_calls`, a final `usage`);
+- each tool result as the tool message `{"role": "tool", "tool_call_id", "content"}`;
+- `{"type": "notice", "message"}`: something the user should know (e.g. an MCP server that is not connected);
+- `{"error": {"message", "type": "model_error"}}` when the model call failed.
+
+With `stream: false` the answer is one JSON object (`ChatReply`)."""
+
+
 def chat_payloads(event: ChatEvent) -> Iterable[dict[str, Any]]:
     """What the original's web client reads (reference §13): chunks, tool results, errors."""
     if isinstance(event, LLMChunk):
@@ -72,7 +83,8 @@ def chat_payloads(event: ChatEvent) -> Iterable[dict[str, Any]]:
 @router.post(
     "/chat/completions",
     summary="Chat with a model and MCP tools (SSE by default)",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    response_model=ChatReply,
+    responses=documented_stream(CHAT_EVENTS, json_model=ChatReply),
 )
 async def chat_completions(body: ChatCompletionBody, runtime: RuntimeDep, user: TokenUser) -> Any:
     request = ChatRequest(

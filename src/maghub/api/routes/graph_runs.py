@@ -12,7 +12,7 @@ from maghub.api.schemas.graphs import RunCancelled, RunView
 from maghub.api.deps import RuntimeDep
 from maghub.api.routes.chat import UserIdField, UserIdQuery, owner
 from maghub.api.security import TokenUser
-from maghub.api.sse import error_payload, event_stream
+from maghub.api.sse import documented_stream, error_payload, event_stream
 from maghub.graphs.running.events import (
     NodeChunk,
     NodeFailed,
@@ -42,6 +42,20 @@ class ExecuteBody(BaseModel):
         "blocks", description="blocks: each node's events together, in start order; interleaved: as they happen"
     )
     user_id: str = UserIdField
+
+
+RUN_EVENTS = """The original MAG's graph events; every node event has `node_name` (and `run_path` inside a subgraph):
+- `{"type": "conversation_created", "conversation_id"}` first, for a new run (then `start`'s `node_start`/`node_end`);
+- `{"type": "node_start", "node_name", "level"}` when a node starts;
+- the node's model output as OpenAI `chat.completion.chunk` objects, and its tool results as tool messages
+  `{"role": "tool", "tool_call_id", "content"}`, each with `node_name`;
+- `{"type": "notice", "message", "node_name"}`;
+- `{"type": "node_end", "node_name"}` when a node ends (`"status": "failed"` after its
+  `{"error": {"message", "type": "execution_error"}, "node_name"}`);
+- at the end `{"type": "graph_complete", "final_result", "execution_chain"}`, or, when the run failed or was
+  cancelled, `{"error": {"message", "type": "execution_error"}, "run_status"}`.
+
+`stream_mode: "blocks"` (default) sends each node's events together, in start order; `"interleaved"` as they happen."""
 
 
 def _tagged(payload: dict[str, Any], node: str, run_path: str) -> dict[str, Any]:
@@ -110,7 +124,7 @@ async def _followed(live: LiveRun, blocks: bool) -> AsyncIterator[RunEvent]:
 @router.post(
     "/graphs/execute",
     summary="Run a graph, continue a conversation's run, or resume it (SSE)",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses=documented_stream(RUN_EVENTS),
 )
 async def execute(body: ExecuteBody, runtime: RuntimeDep, user: TokenUser) -> Any:
     request = ExecuteRequest(
