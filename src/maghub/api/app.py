@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
         version=__version__,
         summary="Multi-agent graphs on MCP: models, MCP hub, chat with tools, agent graphs.",
         lifespan=lifespan,
-        docs_url=None,  # served from a package by install_docs, so it works offline
+        docs_url=None,  # both served from a package by install_docs, so they work offline
         redoc_url=None,
     )
     install_error_handlers(app)

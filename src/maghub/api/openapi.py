@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Literal
 
-import swagger_ui_bundle
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
@@ -37,7 +38,9 @@ from maghub.api.routing import api_routes
 from maghub.api.security import admin_in_auth_mode, signed_in, signed_in_admin
 
 DOCS_PATH = "/docs"
+REDOC_PATH = "/redoc"
 DOCS_ASSETS_PATH = "/docs/assets"
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"  # Swagger UI 5 (OpenAPI 3.1) and ReDoc 2
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BEARER = "HTTPBearer"
 
@@ -230,22 +233,34 @@ def _dependency_calls(dependant: Dependant) -> Iterable[Callable[..., Any]]:
 
 
 def install_docs(app: FastAPI) -> None:
-    """Swagger UI at ``/docs`` from the assets of the ``swagger-ui-bundle`` package: no CDN, so the
-    docs render offline. (ReDoc is off: it would need one.)"""
-    app.mount(DOCS_ASSETS_PATH, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+    """Swagger UI at ``/docs`` and ReDoc at ``/redoc``, with their scripts from the
+    ``fastapi-offline`` package instead of a CDN, so both render offline."""
+    app.mount(DOCS_ASSETS_PATH, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
     redirect_path = f"{DOCS_PATH}/oauth2-redirect"
 
     @app.get(DOCS_PATH, include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
+            openapi_url=openapi_url,
             title=f"{app.title} API",
             swagger_js_url=f"{DOCS_ASSETS_PATH}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS_PATH}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS_PATH}/favicon-32x32.png",
+            swagger_favicon_url=f"{DOCS_ASSETS_PATH}/favicon.png",
             oauth2_redirect_url=redirect_path,
+            swagger_ui_parameters={"validatorUrl": None},  # no badge from the online validator
         )
 
     @app.get(redirect_path, include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get(REDOC_PATH, include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} API",
+            redoc_js_url=f"{DOCS_ASSETS_PATH}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS_PATH}/favicon.png",
+            with_google_fonts=False,
+        )
