@@ -102,6 +102,11 @@ def test_auth_mode(tmp_path: Path) -> None:
     with serving(tmp_path, auth=True) as url:
         login = httpx2.post(f"{url}/api/auth/login", json={"username": ADMIN, "password": ADMIN_PASSWORD})
         token = login.raise_for_status().json()["access_token"]
-        run_schemathesis(url, tmp_path, "--header", f"Authorization: Bearer {token}")
+        # The MAG routes under /api are the very same route objects as at the root (local mode runs
+        # both); here the root's stand for them, which keeps the whole test near a minute.
+        mag_under_api = "^/api/(chat|graphs|models|mcp|system)(/|$)"
+        run_schemathesis(
+            url, tmp_path, "--header", f"Authorization: Bearer {token}", "--exclude-path-regex", mag_under_api
+        )
         # Nobody signed in: every operation but login and health answers a documented 401.
         run_schemathesis(url, tmp_path, "--phases", "examples,fuzzing", examples=2)

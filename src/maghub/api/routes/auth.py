@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from maghub.api.schemas.auth import AccessToken, UserView
 from maghub.api.deps import RuntimeDep
+from maghub.api.schemas.auth import AccessToken, UserView
 from maghub.api.security import SignedIn
 from maghub.auth.users import User
 from maghub.timestamps import iso_utc, iso_utc_or_none

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, field_validator
 
 from maghub.agent import AgentFailed, LLMChunk, ToolResult
+from maghub.api.deps import RuntimeDep
 from maghub.api.schemas.chat import (
     ChatReply,
     Compacted,
@@ -23,7 +24,6 @@ from maghub.api.schemas.chat import (
     TagsChanged,
     TitleChanged,
 )
-from maghub.api.deps import RuntimeDep
 from maghub.api.security import TokenUser
 from maghub.api.sse import documented_stream, error_payload, event_stream
 from maghub.auth.users import User

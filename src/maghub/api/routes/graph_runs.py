@@ -8,9 +8,9 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from maghub.api.schemas.graphs import RunCancelled, RunView
 from maghub.api.deps import RuntimeDep
 from maghub.api.routes.chat import UserIdField, UserIdQuery, owner
+from maghub.api.schemas.graphs import RunCancelled, RunView
 from maghub.api.security import TokenUser
 from maghub.api.sse import documented_stream, error_payload, event_stream
 from maghub.graphs.running.events import (

@@ -24,6 +24,7 @@ import anyio
 from fastapi import APIRouter, File, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
+from maghub.api.deps import RuntimeDep
 from maghub.api.schemas.graphs import (
     GraphDeleted,
     GraphExported,
@@ -35,7 +36,6 @@ from maghub.api.schemas.graphs import (
     McpScript,
     PackageImported,
 )
-from maghub.api.deps import RuntimeDep
 from maghub.api.security import AdminInAuthMode, TokenUser, may_configure
 from maghub.errors import InvalidInputError, NotFoundError
 from maghub.graphs.definition.config import GraphDocument

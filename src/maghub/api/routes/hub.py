@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel
 
+from maghub.api.deps import RuntimeDep
 from maghub.api.schemas.hub import (
     Envelope,
     HubConnection,
@@ -23,7 +24,6 @@ from maghub.api.schemas.hub import (
     HubServerStatus,
     HubServerUpdated,
 )
-from maghub.api.deps import RuntimeDep
 from maghub.api.security import SignedIn, admin_in_auth_mode, token_in_auth_mode
 from maghub.auth.users import User
 from maghub.errors import ConflictError, ForbiddenError

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
+from maghub.api.deps import RuntimeDep
 from maghub.api.schemas.mcp import (
     AllConnected,
     ConfigApplied,
@@ -23,7 +24,6 @@ from maghub.api.schemas.mcp import (
     ToolCalled,
     ToolView,
 )
-from maghub.api.deps import RuntimeDep
 from maghub.api.security import AdminInAuthMode
 from maghub.errors import InvalidInputError
 from maghub.mcp.configuration.server_config import parse_mcp_servers, to_mag_document

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import field_validator
 
+from maghub.api.deps import RuntimeDep
 from maghub.api.schemas.common import Done
 from maghub.api.schemas.models import ModelDetail, ModelView
-from maghub.api.deps import RuntimeDep
 from maghub.api.security import AdminInAuthMode
 from maghub.llm.config import ModelConfig, validate_model_name
 

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks
 
 from maghub import __version__
-from maghub.api.schemas.system import Health, ShutdownStarted
 from maghub.api.deps import RuntimeDep
+from maghub.api.schemas.system import Health, ShutdownStarted
 from maghub.api.security import AdminInAuthMode
 
 router = APIRouter(tags=["system"])
