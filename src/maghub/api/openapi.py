@@ -51,18 +51,15 @@ DOMAIN_STATUSES: dict[str, frozenset[int]] = {
         # auth
         "login": {401, 429},
         "me": {401},
-        # chat: unknown models or MCP servers, other users' conversations, a turn already running
+        # chat: unknown models or MCP servers, another user's conversation id, a turn already running
         "chat_completions": {400, 403, 404, 409, 502},
-        "get_conversation": {403},
-        "set_status": {400, 403, 409},
-        "set_title": {400, 403, 409},
-        "set_tags": {400, 403, 409},
-        "delete_permanently": {403, 409},
-        "compact": {400, 403, 409, 502},
+        "set_status": {400, 409},
+        "set_title": {400, 409},
+        "set_tags": {400, 409},
+        "delete_permanently": {409},
+        "compact": {400, 409},
         # graph runs
         "execute": {400, 403, 404, 409},
-        "get_run": {403},
-        "cancel_run": {403},
         # graphs: invalid graphs, names taken, graphs in use, files missing on the server's disk
         "save_graph": {409},
         "delete_graph": {409},
@@ -73,22 +70,16 @@ DOMAIN_STATUSES: dict[str, frozenset[int]] = {
         "import_package_upload": {409},
         "export_graph": {400},
         "download_package": {400},
-        # models
-        "add_model": {409},
-        "update_model": {409},
-        # MCP
-        "replace_config": {409},
-        "add_servers": {409},
+        # MCP: disabled servers, unknown tools
         "remove_servers": {404},
-        "connect": {400, 502},
-        "test_tool": {404, 409, 502},
+        "connect": {400, 409},
+        "test_tool": {404, 409},
         # the hub: stdio servers are for admins, already connected/disconnected/existing
         "create_server": {403, 409},
         "update_server": {403, 409},
         "delete_server": {403},
         "connect_server": {403, 409},
         "disconnect_server": {409},
-        "test_server": {502},
     }.items()
 }
 
@@ -102,8 +93,8 @@ STATUS_DESCRIPTIONS = {
     413: "The request body is over MAGHUB_MAX_BODY_BYTES.",
     422: "The request does not match the schema; every problem is listed with its field.",
     429: "Too many failed logins: wait the Retry-After seconds.",
-    502: "An upstream service (a model's API, an MCP server) failed.",
-    503: "maghub is shutting down and takes no new work.",
+    502: "The model's API failed (a chat with stream false).",
+    503: "maghub is shutting down and takes no new work, or an MCP server is not connected or timed out.",
 }
 
 
