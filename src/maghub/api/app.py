@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, TrustedRequestGuard
+from maghub.api.openapi import install_docs, install_openapi
 from maghub.api.routes import auth, chat, generation, graph_runs, graphs, hub, mcp, models, system, users
 from maghub.api.security import mag_access
 from maghub.security.origins import RequestOriginPolicy
@@ -67,8 +68,11 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
         version=__version__,
         summary="Multi-agent graphs on MCP: models, MCP hub, chat with tools, agent graphs.",
         lifespan=lifespan,
+        docs_url=None,  # both served from a package by install_docs, so they work offline
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_docs(app)
     router = mag_router()
     app.include_router(router, generate_unique_id_function=_operation_id(""))
     app.include_router(router, prefix="/api", generate_unique_id_function=_operation_id("api_"))
@@ -88,6 +92,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
         cors_origins=settings.cors_origins,
         local_mode=not settings.auth_enabled,
     )
+    install_openapi(app, auth_enabled=settings.auth_enabled)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from maghub.security.origins import RequestOriginPolicy
+from maghub.api.errors import plain_error_body
 
 access_log = logging.getLogger("maghub.access")
 
@@ -59,7 +60,7 @@ async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
         # Closing before accepting makes the server answer the handshake with 403.
         await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
         return
-    await _send_json(send, status, {"detail": detail})
+    await _send_json(send, status, plain_error_body(scope["path"], status, detail))
 
 
 class BodySizeLimitMiddleware:
@@ -78,7 +79,7 @@ class BodySizeLimitMiddleware:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await _send_json(send, 413, {"detail": self._message()})
+                await _send_json(send, 413, plain_error_body(scope["path"], 413, self._message()))
                 return
         received = 0
 

@@ -14,8 +14,18 @@ from pydantic import BaseModel, Field, field_validator
 
 from maghub.agent import AgentFailed, LLMChunk, ToolResult
 from maghub.api.deps import RuntimeDep
+from maghub.api.schemas.chat import (
+    ChatReply,
+    Compacted,
+    ConversationChange,
+    ConversationDetail,
+    ConversationPage,
+    StatusChanged,
+    TagsChanged,
+    TitleChanged,
+)
 from maghub.api.security import TokenUser
-from maghub.api.sse import error_payload, event_stream
+from maghub.api.sse import documented_stream, error_payload, event_stream
 from maghub.auth.users import User
 from maghub.chat.conversations import CompactType, Status
 from maghub.chat.reply import collect_reply
@@ -47,6 +57,16 @@ class ChatCompletionBody(BaseModel):
     stream: bool = True
 
 
+CHAT_EVENTS = """With `stream: true` (the default) the events are, in order of arrival:
+- the model's OpenAI `chat.completion.chunk` objects as it streams (`choices[0].delta.content`,
+  `delta.tool_calls`, a final `usage`);
+- each tool result as the tool message `{"role": "tool", "tool_call_id", "content"}`;
+- `{"type": "notice", "message"}`: something the user should know (e.g. an MCP server that is not connected);
+- `{"error": {"message", "type": "model_error"}}` when the model call failed.
+
+With `stream: false` the answer is one JSON object (`ChatReply`)."""
+
+
 def chat_payloads(event: ChatEvent) -> Iterable[dict[str, Any]]:
     """What the original's web client reads (reference §13): chunks, tool results, errors."""
     if isinstance(event, LLMChunk):
@@ -63,7 +83,8 @@ def chat_payloads(event: ChatEvent) -> Iterable[dict[str, Any]]:
 @router.post(
     "/chat/completions",
     summary="Chat with a model and MCP tools (SSE by default)",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    response_model=ChatReply,
+    responses=documented_stream(CHAT_EVENTS, json_model=ChatReply),
 )
 async def chat_completions(body: ChatCompletionBody, runtime: RuntimeDep, user: TokenUser) -> Any:
     request = ChatRequest(
@@ -80,7 +101,11 @@ async def chat_completions(body: ChatCompletionBody, runtime: RuntimeDep, user: 
     return (await collect_reply(turn)).to_json()
 
 
-@router.get("/chat/conversations", summary="List the user's conversations, most recently updated first")
+@router.get(
+    "/chat/conversations",
+    summary="List the user's conversations, most recently updated first",
+    response_model=ConversationPage,
+)
 async def list_conversations(
     runtime: RuntimeDep,
     user: TokenUser,
@@ -95,7 +120,11 @@ async def list_conversations(
     return {"conversations": page.items, "total_count": page.total, "limit": limit, "offset": offset}
 
 
-@router.get("/chat/conversations/{conversation_id}", summary="A conversation with all its rounds")
+@router.get(
+    "/chat/conversations/{conversation_id}",
+    summary="A conversation with all its rounds",
+    response_model=ConversationDetail,
+)
 async def get_conversation(
     conversation_id: str, runtime: RuntimeDep, user: TokenUser, user_id: str = UserIdQuery
 ) -> dict[str, Any]:
@@ -110,7 +139,11 @@ class StatusBody(BaseModel):
 _STATUS_MESSAGES = {"active": "对话已恢复", "deleted": "对话已删除", "favorite": "对话已收藏"}
 
 
-@router.put("/chat/conversations/{conversation_id}/status", summary="Set active, favorite or deleted (trash)")
+@router.put(
+    "/chat/conversations/{conversation_id}/status",
+    summary="Set active, favorite or deleted (trash)",
+    response_model=StatusChanged,
+)
 async def set_status(conversation_id: str, body: StatusBody, runtime: RuntimeDep, user: TokenUser) -> dict[str, Any]:
     await runtime.conversations.set_status(conversation_id, owner(runtime, user, body.user_id), body.status)
     return {
@@ -126,14 +159,14 @@ class TitleBody(BaseModel):
     user_id: str = UserIdField
 
 
-@router.put("/chat/conversations/{conversation_id}/title", summary="Rename a conversation")
+@router.put("/chat/conversations/{conversation_id}/title", summary="Rename a conversation", response_model=TitleChanged)
 async def set_title(conversation_id: str, body: TitleBody, runtime: RuntimeDep, user: TokenUser) -> dict[str, Any]:
     title = await runtime.conversations.set_title(conversation_id, owner(runtime, user, body.user_id), body.title)
     return {"status": "success", "message": "对话标题更新成功", "conversation_id": conversation_id, "title": title}
 
 
 class TagsBody(BaseModel):
-    tags: list[Annotated[str, Field(max_length=20)]] = Field(max_length=10)
+    tags: list[Annotated[str, Field(max_length=20, pattern=r"\S")]] = Field(max_length=10)
     user_id: str = UserIdField
 
     @field_validator("tags")
@@ -145,14 +178,20 @@ class TagsBody(BaseModel):
         return list(dict.fromkeys(stripped))
 
 
-@router.put("/chat/conversations/{conversation_id}/tags", summary="Replace a conversation's tags")
+@router.put(
+    "/chat/conversations/{conversation_id}/tags",
+    summary="Replace a conversation's tags",
+    response_model=TagsChanged,
+)
 async def set_tags(conversation_id: str, body: TagsBody, runtime: RuntimeDep, user: TokenUser) -> dict[str, Any]:
     tags = await runtime.conversations.set_tags(conversation_id, owner(runtime, user, body.user_id), body.tags)
     return {"status": "success", "message": "对话标签更新成功", "conversation_id": conversation_id, "tags": tags}
 
 
 @router.delete(
-    "/chat/conversations/{conversation_id}/permanent", summary="Delete a conversation, its messages and files"
+    "/chat/conversations/{conversation_id}/permanent",
+    summary="Delete a conversation, its messages and files",
+    response_model=ConversationChange,
 )
 async def delete_permanently(
     conversation_id: str, runtime: RuntimeDep, user: TokenUser, user_id: str = UserIdQuery
@@ -169,7 +208,11 @@ class CompactBody(BaseModel):
     user_id: str = UserIdField
 
 
-@router.post("/chat/conversations/{conversation_id}/compact", summary="Shorten a chat's stored history")
+@router.post(
+    "/chat/conversations/{conversation_id}/compact",
+    summary="Shorten a chat's stored history",
+    response_model=Compacted,
+)
 async def compact(conversation_id: str, body: CompactBody, runtime: RuntimeDep, user: TokenUser) -> dict[str, Any]:
     if body.conversation_id != conversation_id:
         raise InvalidInputError(

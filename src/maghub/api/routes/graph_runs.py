@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from maghub.api.deps import RuntimeDep
 from maghub.api.routes.chat import UserIdField, UserIdQuery, owner
+from maghub.api.schemas.graphs import RunCancelled, RunView
 from maghub.api.security import TokenUser
-from maghub.api.sse import error_payload, event_stream
+from maghub.api.sse import documented_stream, error_payload, event_stream
 from maghub.graphs.running.events import (
     NodeChunk,
     NodeFailed,
@@ -41,6 +42,20 @@ class ExecuteBody(BaseModel):
         "blocks", description="blocks: each node's events together, in start order; interleaved: as they happen"
     )
     user_id: str = UserIdField
+
+
+RUN_EVENTS = """The original MAG's graph events; every node event has `node_name` (and `run_path` inside a subgraph):
+- `{"type": "conversation_created", "conversation_id"}` first, for a new run (then `start`'s `node_start`/`node_end`);
+- `{"type": "node_start", "node_name", "level"}` when a node starts;
+- the node's model output as OpenAI `chat.completion.chunk` objects, and its tool results as tool messages
+  `{"role": "tool", "tool_call_id", "content"}`, each with `node_name`;
+- `{"type": "notice", "message", "node_name"}`;
+- `{"type": "node_end", "node_name"}` when a node ends (`"status": "failed"` after its
+  `{"error": {"message", "type": "execution_error"}, "node_name"}`);
+- at the end `{"type": "graph_complete", "final_result", "execution_chain"}`, or, when the run failed or was
+  cancelled, `{"error": {"message", "type": "execution_error"}, "run_status"}`.
+
+`stream_mode: "blocks"` (default) sends each node's events together, in start order; `"interleaved"` as they happen."""
 
 
 def _tagged(payload: dict[str, Any], node: str, run_path: str) -> dict[str, Any]:
@@ -109,7 +124,7 @@ async def _followed(live: LiveRun, blocks: bool) -> AsyncIterator[RunEvent]:
 @router.post(
     "/graphs/execute",
     summary="Run a graph, continue a conversation's run, or resume it (SSE)",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses=documented_stream(RUN_EVENTS),
 )
 async def execute(body: ExecuteBody, runtime: RuntimeDep, user: TokenUser) -> Any:
     request = ExecuteRequest(
@@ -123,11 +138,19 @@ async def execute(body: ExecuteBody, runtime: RuntimeDep, user: TokenUser) -> An
     return event_stream(_followed(live, body.stream_mode == "blocks"), run_payloads)
 
 
-@router.get("/graphs/runs/{conversation_id}", summary="A graph run's state: status, nodes, result, files")
+@router.get(
+    "/graphs/runs/{conversation_id}",
+    summary="A graph run's state: status, nodes, result, files",
+    response_model=RunView,
+)
 async def get_run(conversation_id: str, runtime: RuntimeDep, user: TokenUser, user_id: str = UserIdQuery) -> Any:
     return await runtime.runs.view(conversation_id, owner(runtime, user, user_id))
 
 
-@router.post("/graphs/runs/{conversation_id}/cancel", summary="Stop a run (within a second)")
+@router.post(
+    "/graphs/runs/{conversation_id}/cancel",
+    summary="Stop a run (within a second)",
+    response_model=RunCancelled,
+)
 async def cancel_run(conversation_id: str, runtime: RuntimeDep, user: TokenUser, user_id: str = UserIdQuery) -> Any:
     return await runtime.runs.cancel(conversation_id, owner(runtime, user, user_id))

@@ -28,6 +28,17 @@ from fastapi import APIRouter, File, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from maghub.api.deps import RuntimeDep
+from maghub.api.schemas.graphs import (
+    GraphDeleted,
+    GraphExported,
+    GraphImported,
+    GraphReadme,
+    GraphRenamed,
+    GraphSaved,
+    GraphView,
+    McpScript,
+    PackageImported,
+)
 from maghub.api.security import AdminInAuthMode, GraphEditor, TokenUser, may_configure
 from maghub.errors import InvalidInputError, NotFoundError
 from maghub.graphs.definition.config import GraphDocument
@@ -83,29 +94,45 @@ def _imported(result: SaveResult, missing_prompt_files: Iterable[str] = ()) -> d
     return {**body, "needs_api_key": [], "skipped_models": [], "skipped_servers": []}
 
 
-@router.get("/graphs", summary="List the graph names")
+@router.get("/graphs", summary="List the graph names", response_model=list[str])
 async def list_graphs(runtime: RuntimeDep) -> list[str]:
     return await runtime.graphs.names()
 
 
-@router.get("/graphs/{graph_name}", summary="A graph's configuration as submitted, plus its version")
+@router.get(
+    "/graphs/{graph_name}",
+    summary="A graph's configuration as submitted, plus its version",
+    response_model=GraphView,
+)
 async def get_graph(graph_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     return (await runtime.graphs.get(graph_name)).public_view()
 
 
-@router.get("/graphs/{graph_name}/readme", summary="A graph's README (written with it, or generated)")
+@router.get(
+    "/graphs/{graph_name}/readme",
+    summary="A graph's README (written with it, or generated)",
+    response_model=GraphReadme,
+)
 async def get_readme(graph_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     graph, readme = await runtime.graphs.readme(graph_name)
     return {"name": graph.name, "config": graph.public_view(), "readme": readme}
 
 
-@router.post("/graphs", summary="Create or replace a graph; answers its version and any warnings")
+@router.post(
+    "/graphs",
+    summary="Create or replace a graph; answers its version and any warnings",
+    response_model=GraphSaved,
+)
 async def save_graph(document: GraphDocument, runtime: RuntimeDep, editor: GraphEditor) -> dict[str, Any]:
     result = await runtime.graphs.save(document, editor=editor)
     return _saved(result, f"图 '{result.name}' 保存成功")
 
 
-@router.delete("/graphs/{graph_name}", summary="Delete a graph (409 while another uses it, unless force)")
+@router.delete(
+    "/graphs/{graph_name}",
+    summary="Delete a graph (409 while another uses it, unless force)",
+    response_model=GraphDeleted,
+)
 async def delete_graph(
     graph_name: str, runtime: RuntimeDep, editor: GraphEditor, force: bool = False
 ) -> dict[str, Any]:
@@ -113,7 +140,11 @@ async def delete_graph(
     return {"status": "success", "message": f"图 '{graph_name}' 删除成功", "still_referenced_by": users}
 
 
-@router.put("/graphs/{old_name}/rename/{new_name}", summary="Rename a graph; subgraph references follow")
+@router.put(
+    "/graphs/{old_name}/rename/{new_name}",
+    summary="Rename a graph; subgraph references follow",
+    response_model=GraphRenamed,
+)
 async def rename_graph(old_name: str, new_name: str, runtime: RuntimeDep, editor: GraphEditor) -> dict[str, Any]:
     updated = await runtime.graphs.rename(old_name, new_name, editor=editor)
     return {
@@ -127,6 +158,7 @@ async def rename_graph(old_name: str, new_name: str, runtime: RuntimeDep, editor
     "/graphs/import",
     summary="Import a graph .json file from the server's disk (409 if the name exists)",
     dependencies=[AdminInAuthMode],
+    response_model=GraphImported,
 )
 async def import_from_path(body: ImportFromPath, runtime: RuntimeDep, editor: GraphEditor) -> dict[str, Any]:
     path = body.absolute_path()
@@ -139,7 +171,11 @@ async def import_from_path(body: ImportFromPath, runtime: RuntimeDep, editor: Gr
     return _imported(result, missing)
 
 
-@router.post("/graphs/import_from_file", summary="Import an uploaded graph .json file (409 if the name exists)")
+@router.post(
+    "/graphs/import_from_file",
+    summary="Import an uploaded graph .json file (409 if the name exists)",
+    response_model=GraphImported,
+)
 async def import_upload(runtime: RuntimeDep, editor: GraphEditor, file: UploadFile = UploadedGraph) -> dict[str, Any]:
     if not (file.filename or "").lower().endswith(".json"):
         raise InvalidInputError(f"'{file.filename}' is not a .json file; upload a graph exported as JSON")
@@ -152,6 +188,7 @@ async def import_upload(runtime: RuntimeDep, editor: GraphEditor, file: UploadFi
     "/graphs/import_package",
     summary="Import a graph package (.zip) from the server's disk (409 if the graph's name exists)",
     dependencies=[AdminInAuthMode],
+    response_model=PackageImported,
 )
 async def import_package_from_path(body: ImportFromPath, runtime: RuntimeDep, editor: GraphEditor) -> dict[str, Any]:
     path = body.absolute_path()
@@ -164,6 +201,7 @@ async def import_package_from_path(body: ImportFromPath, runtime: RuntimeDep, ed
 @router.post(
     "/graphs/import_package_from_file",
     summary="Import an uploaded graph package (.zip); adding its models and MCP servers needs an admin in auth mode",
+    response_model=PackageImported,
 )
 async def import_package_upload(
     runtime: RuntimeDep, user: TokenUser, editor: GraphEditor, file: UploadFile = UploadedPackage
@@ -178,7 +216,11 @@ async def import_package_upload(
     return _imported_package(result)
 
 
-@router.get("/graphs/{graph_name}/export", summary="Export a graph package (.zip, written to the data dir)")
+@router.get(
+    "/graphs/{graph_name}/export",
+    summary="Export a graph package (.zip, written to the data dir)",
+    response_model=GraphExported,
+)
 async def export_graph(graph_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     """``file_path`` is the package on the server's disk (as the original); ``GET /graphs/{name}/package``
     downloads the same package, and ``graph`` is the graph as one JSON document."""
@@ -212,6 +254,7 @@ async def download_package(graph_name: str, runtime: RuntimeDep) -> Response:
 @router.get(
     "/graphs/{graph_name}/generate_mcp",
     summary="A standalone MCP server script (stdio) exposing the graph as one tool",
+    response_model=McpScript,
 )
 async def generate_mcp(graph_name: str, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     """``script`` (the seed's key), ``sequential_script`` and ``default_script`` (the original's keys)

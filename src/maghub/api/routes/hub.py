@@ -16,6 +16,18 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel
 
 from maghub.api.deps import RuntimeDep
+from maghub.api.schemas.hub import (
+    Envelope,
+    HubConnection,
+    HubMessage,
+    HubProbe,
+    HubReview,
+    HubServer,
+    HubServerList,
+    HubServerSaved,
+    HubServerStatus,
+    HubServerUpdated,
+)
 from maghub.api.security import AdminUser, SignedIn, admin_in_auth_mode, token_in_auth_mode
 from maghub.auth.users import User
 from maghub.errors import ConflictError
@@ -61,7 +73,7 @@ def server_view(runtime: Runtime, status: ServerStatus, *, detailed: bool = Fals
     }
 
 
-@router.get("", summary="List the servers with their status")
+@router.get("", summary="List the servers with their status", response_model=Envelope[HubServerList])
 async def list_servers(runtime: RuntimeDep, _user: SignedIn) -> dict[str, Any]:
     statuses = list(runtime.mcp.manager.status().values())
     summary = {"total": len(statuses)} | {state.value: 0 for state in ConnectionState}
@@ -80,7 +92,12 @@ class ServerUpdate(BaseModel):
     config: dict[str, Any]
 
 
-@router.post("", status_code=201, summary="Create a server; an enabled one connects in the background")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a server; an enabled one connects in the background",
+    response_model=Envelope[HubServerSaved],
+)
 async def create_server(body: ServerCreate, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     config = parse_hub_server(body.id, body.config)
     result = await runtime.mcp.add([config])
@@ -90,7 +107,7 @@ async def create_server(body: ServerCreate, runtime: RuntimeDep, _admin: AdminUs
     return envelope({"id": body.id, "config": shown, "message": f"服务器 '{body.id}' 创建成功"})
 
 
-@router.post("/test", summary="Try a configuration without saving it")
+@router.post("/test", summary="Try a configuration without saving it", response_model=Envelope[HubProbe])
 async def test_server(
     runtime: RuntimeDep,
     config: dict[str, Any] = ConfigBody,
@@ -117,17 +134,25 @@ async def test_server(
     return envelope(data)
 
 
-@router.post("/validate", summary="Check a configuration: errors, warnings and suggestions")
+@router.post(
+    "/validate",
+    summary="Check a configuration: errors, warnings and suggestions",
+    response_model=Envelope[HubReview],
+)
 async def validate_server(config: Any = ConfigBody, _user: User | None = Depends(token_in_auth_mode)) -> dict[str, Any]:
     return envelope(review_server_config(config).to_json())
 
 
-@router.get("/{server_id}", summary="One server with its tools")
+@router.get("/{server_id}", summary="One server with its tools", response_model=Envelope[HubServer])
 async def get_server(server_id: str, runtime: RuntimeDep, _user: SignedIn) -> dict[str, Any]:
     return envelope(server_view(runtime, runtime.mcp.manager.server_status(server_id), detailed=True))
 
 
-@router.put("/{server_id}", summary="Replace a server's configuration; it reconnects only if that changed")
+@router.put(
+    "/{server_id}",
+    summary="Replace a server's configuration; it reconnects only if that changed",
+    response_model=Envelope[HubServerUpdated],
+)
 async def update_server(server_id: str, body: ServerUpdate, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     before = runtime.mcp.manager.config(server_id)
     config = parse_hub_server(server_id, body.config)
@@ -143,7 +168,7 @@ async def update_server(server_id: str, body: ServerUpdate, runtime: RuntimeDep,
     )
 
 
-@router.delete("/{server_id}", summary="Delete a server (it is stopped first)")
+@router.delete("/{server_id}", summary="Delete a server (it is stopped first)", response_model=Envelope[HubMessage])
 async def delete_server(server_id: str, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     result = await runtime.mcp.remove([server_id])
     if not result.removed:
@@ -151,7 +176,7 @@ async def delete_server(server_id: str, runtime: RuntimeDep, _admin: AdminUser) 
     return envelope({"id": server_id, "message": f"服务器 '{server_id}' 删除成功"})
 
 
-@router.get("/{server_id}/status", summary="A server's connection status")
+@router.get("/{server_id}/status", summary="A server's connection status", response_model=Envelope[HubServerStatus])
 async def server_status(server_id: str, runtime: RuntimeDep, _user: SignedIn) -> dict[str, Any]:
     status = runtime.mcp.manager.server_status(server_id)
     return envelope(
@@ -170,7 +195,11 @@ async def server_status(server_id: str, runtime: RuntimeDep, _user: SignedIn) ->
     )
 
 
-@router.post("/{server_id}/connect", summary="Start connecting (answers at once)")
+@router.post(
+    "/{server_id}/connect",
+    summary="Start connecting (answers at once)",
+    response_model=Envelope[HubConnection],
+)
 async def connect_server(server_id: str, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     manager = runtime.mcp.manager
     state = manager.server_status(server_id).state
@@ -187,7 +216,11 @@ async def connect_server(server_id: str, runtime: RuntimeDep, _admin: AdminUser)
     return envelope({"id": server_id, "message": f"服务器 '{server_id}' 连接请求已发送", "status": "connecting"})
 
 
-@router.post("/{server_id}/disconnect", summary="Disconnect a server (it stays configured)")
+@router.post(
+    "/{server_id}/disconnect",
+    summary="Disconnect a server (it stays configured)",
+    response_model=Envelope[HubConnection],
+)
 async def disconnect_server(server_id: str, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     manager = runtime.mcp.manager
     if manager.server_status(server_id).state == ConnectionState.DISCONNECTED:
