@@ -38,6 +38,8 @@ SIGNED_IN = {"anonymous": 401, "other": OK, "owner": OK, "admin": OK}
 ADMIN = {"anonymous": 401, "other": 403, "owner": 403, "admin": OK}
 OWNER_OR_ADMIN = {"anonymous": 401, "other": 403, "owner": OK, "admin": OK}
 OWNER_ONLY = {"anonymous": 401, "other": 404, "owner": OK, "admin": 404}  # others' things do not exist for them
+# Admins pass and then meet a conflict: registering a tool for real would build a virtual environment.
+ADMIN_THEN_CONFLICT = {"anonymous": 401, "other": 403, "owner": 403, "admin": 409}
 
 HUB_OR_AUTH = ("/api/servers", "/api/auth", "/api/users")
 UNPREFIXED = ("/health", "/docs", "/redoc", "/openapi.json", *HUB_OR_AUTH)
@@ -84,6 +86,13 @@ class World:
     async def alices_run(self) -> str:
         body = {"graph_name": "shared", "input_text": "x"}
         response = await self.maghub.client.post("/graphs/execute", json=body, headers=self.headers["owner"])
+        assert response.status_code == 200, response.text
+        first = next(line for line in response.text.splitlines() if line.startswith("data: "))
+        return json.loads(first.removeprefix("data: "))["conversation_id"]
+
+    async def alices_generation(self) -> str:
+        body = {"requirement": "design something", "model_name": "m"}
+        response = await self.maghub.client.post("/graphs/generate", json=body, headers=self.headers["owner"])
         assert response.status_code == 200, response.text
         first = next(line for line in response.text.splitlines() if line.startswith("data: "))
         return json.loads(first.removeprefix("data: "))["conversation_id"]
@@ -281,6 +290,24 @@ async def log_in(world: World, caller: str) -> Call:
     return Call("/api/auth/login", json={"username": "bob", "password": "bob-password"})
 
 
+async def new_graph_generation(world: World, caller: str) -> Call:
+    return Call("/graphs/generate", json={"requirement": "design something", "model_name": "m"})
+
+
+async def continue_alices_generation(world: World, caller: str) -> Call:
+    body = {"requirement": "more", "model_name": "m", "conversation_id": await world.alices_generation()}
+    return Call("/graphs/generate", json=body)
+
+
+async def new_tool_generation(world: World, caller: str) -> Call:
+    return Call("/mcp/generate", json={"requirement": "design a tool", "model_name": "m"})
+
+
+async def register_tool_named_like_a_server(world: World, caller: str) -> Call:
+    design = {"folder_name": "spare", "script_files": {"main.py": "print('x')"}, "readme": "# spare"}
+    return Call("/mcp/register-tool", json=design)
+
+
 async def shutdown(world: World, caller: str) -> Call:
     return Call("/system/shutdown")
 
@@ -331,6 +358,11 @@ ROWS = [
         fixed("/mcp/test-tool", json={"server_name": "spare", "tool_name": "echo", "params": {"text": "x"}}),
         shares="mcp",
     ),
+    # AI-generated tools: everyone sees them; registering or designing one writes and runs code
+    Row("GET", "/mcp/ai-tools", SIGNED_IN, fixed("/mcp/ai-tools")),
+    Row("GET", "/mcp/ai-generator-template", SIGNED_IN, fixed("/mcp/ai-generator-template")),
+    Row("POST", "/mcp/register-tool", ADMIN_THEN_CONFLICT, register_tool_named_like_a_server, shares="mcp"),
+    Row("POST", "/mcp/generate", ADMIN, new_tool_generation),
     # MCP servers (hub): the same rules; validate runs nothing, test starts the server
     Row("GET", "/api/servers", SIGNED_IN, fixed("/api/servers")),
     Row("GET", "/api/servers/{server_id}", SIGNED_IN, fixed("/api/servers/spare")),
@@ -357,6 +389,11 @@ ROWS = [
     Row("POST", "/graphs/import_package_from_file", SIGNED_IN, import_package_upload),
     Row("POST", "/graphs/import", ADMIN, import_json_from_path),  # reads the server's disk
     Row("POST", "/graphs/import_package", ADMIN, import_package_from_path),
+    # graph generation: everyone designs; a design session is its owner's alone
+    Row("GET", "/prompt-template", SIGNED_IN, fixed("/prompt-template")),
+    Row("GET", "/optimize-prompt-template", SIGNED_IN, fixed("/optimize-prompt-template?graph_name=shared")),
+    Row("POST", "/graphs/generate", SIGNED_IN, new_graph_generation, "a new design"),
+    Row("POST", "/graphs/generate", OWNER_ONLY, continue_alices_generation, "continuing alice's design"),
     # runs and chats: their owner's alone
     Row("POST", "/graphs/execute", SIGNED_IN, run_shared_graph, "a new run"),
     Row("POST", "/graphs/execute", OWNER_ONLY, continue_alices_run, "continuing alice's run"),
