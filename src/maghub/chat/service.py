@@ -44,13 +44,13 @@ from maghub.chat.locks import KeyedLocks
 from maghub.chat.store import ChatStore, History
 from maghub.chat.titles import TitleAndTags, generate_title_and_tags
 from maghub.errors import InvalidInputError, MaghubError
-from maghub.service.lifecycle import ActivityTracker
 from maghub.llm.registry import ModelRegistry
-from maghub.llm.types import Usage
-from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.connections.manager import MCPManager
+from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.results import error_text
+from maghub.service.lifecycle import ActivityTracker
 from maghub.store.repositories.conversations import OpenRound
+from maghub.usage import Usage
 
 if TYPE_CHECKING:
     from maghub.llm.client import LLMClient  # imports the openai SDK: only when a model is called

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from maghub.chat.titles import TitleAndTags
 from maghub.errors import ConflictError, ForbiddenError, NotFoundError
-from maghub.llm.types import Usage
 from maghub.store.database import Database
 from maghub.store.repositories.conversations import (
     ConversationRepository,
@@ -21,6 +20,7 @@ from maghub.store.repositories.conversations import (
     row_to_message,
 )
 from maghub.store.tables import ConversationRow, RoundRow
+from maghub.usage import Usage
 
 DEFAULT_TITLE = "新对话"  # the original's title for a conversation that has none yet
 

@@ -31,7 +31,8 @@ from maghub.llm.errors import LLMErrorKind, classify, make_error
 from maghub.llm.network import new_http_client
 from maghub.llm.retry import RetryPolicy
 from maghub.llm.sse import iter_sse_data
-from maghub.llm.types import ChunkEvent, CompletionResult, FinalEvent, StreamEvent, Usage
+from maghub.llm.types import ChunkEvent, CompletionResult, FinalEvent, StreamEvent
+from maghub.usage import Usage
 
 __all__ = ["LLMClient", "strip_think"]
 

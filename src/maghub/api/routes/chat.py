@@ -14,26 +14,15 @@ from pydantic import BaseModel, Field, field_validator
 
 from maghub.agent import AgentFailed, LLMChunk, ToolResult
 from maghub.api.deps import RuntimeDep
+from maghub.api.owners import UserIdField, UserIdQuery, owner
 from maghub.api.security import TokenUser
 from maghub.api.sse import error_payload, event_stream
-from maghub.auth.users import User
 from maghub.chat.conversations import CompactType, Status
 from maghub.chat.reply import collect_reply
-from maghub.chat.service import DEFAULT_USER, ChatEvent, ChatNotice, ChatRequest
+from maghub.chat.service import ChatEvent, ChatNotice, ChatRequest
 from maghub.errors import InvalidInputError
-from maghub.service.runtime import Runtime
 
 router = APIRouter(tags=["chat"])
-
-UserIdField = Field(DEFAULT_USER, max_length=128, description="Owner in local mode; ignored in auth mode.")
-UserIdQuery = Query(DEFAULT_USER, max_length=128, description="Owner in local mode; ignored in auth mode.")
-
-
-def owner(runtime: Runtime, user: User | None, user_id: str) -> str:
-    if runtime.settings.auth_enabled and user is not None:
-        return user.username
-    return user_id.strip() or DEFAULT_USER
-
 
 class ChatCompletionBody(BaseModel):
     user_prompt: str = Field(max_length=1_000_000)

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from maghub.api.deps import RuntimeDep
-from maghub.api.routes.chat import UserIdField, UserIdQuery, owner
+from maghub.api.owners import UserIdField, UserIdQuery, owner
 from maghub.api.security import TokenUser
 from maghub.api.sse import error_payload, event_stream
 from maghub.graphs.running.events import (

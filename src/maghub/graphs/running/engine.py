@@ -20,7 +20,7 @@ import anyio
 from maghub.agent import AgentFailed, AgentFinished, AssistantTurn, LLMChunk, ToolResult, TransferTarget, offer_tools
 from maghub.agent import run_agent as run_agent_loop
 from maghub.agent.recording import RoundRecorder
-from maghub.errors import MaghubError
+from maghub.errors import MaghubError, NotFoundError
 from maghub.graphs.definition.compile import RUN_INPUT, CompiledGraph, CompiledNode, NodeKind
 from maghub.graphs.running.events import (
     NodeChunk,
@@ -37,9 +37,9 @@ from maghub.graphs.running.results import execution_chain, scope_result
 from maghub.graphs.running.run_store import START_NODE, RunStore, StoredRound
 from maghub.graphs.running.scheduler import NodeStatus, Scheduler
 from maghub.llm.registry import ModelRegistry
-from maghub.llm.types import Usage
 from maghub.mcp.connections.manager import MCPManager
 from maghub.paths import conversation_files_dir, safe_component
+from maghub.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ DEFAULT_MAX_NODE_RUNS = 200
 
 
 class NodeError(Exception):
-    """A node could not finish (its model failed, its model is gone); the run stops, resumable."""
+    """A node could not finish (its model failed, its model is gone); the run stops, resumable.
+
+    Not a :class:`~maghub.errors.MaghubError`: it never leaves the run (see ``maghub.errors``)."""
 
 
 @dataclass(frozen=True)
@@ -283,7 +285,7 @@ class GraphTurn:
         model = node.config.model_name or ""
         try:
             llm = await services.models.client(model)
-        except Exception as exc:  # the model was deleted after the run started
+        except NotFoundError as exc:  # the model was deleted after the run started
             raise NodeError(str(exc)) from exc
         servers = list(node.config.mcp_servers)
         tools = None

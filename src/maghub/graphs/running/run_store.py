@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from maghub.llm.types import Usage
 from maghub.store.database import Database
 from maghub.store.repositories.conversations import ConversationRepository, OpenRound, row_to_message
 from maghub.store.tables import ConversationRow, RoundRow, utcnow
+from maghub.usage import Usage
 
 START_NODE = "start"
 

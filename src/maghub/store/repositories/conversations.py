@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Update, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from maghub.llm.types import Usage
 from maghub.store.tables import ConversationRow, MessageRow, RoundRow, utcnow
+from maghub.usage import Usage
 
 _ROUNDS = RoundRow.__table__
 _MESSAGES = MessageRow.__table__
