@@ -17,10 +17,11 @@ from maghub.api.deps import RuntimeDep
 from maghub.api.owners import UserIdField, UserIdQuery, owner
 from maghub.api.security import TokenUser
 from maghub.api.sse import error_payload, event_stream
-from maghub.chat.conversations import CompactType, Status
+from maghub.chat.conversations import CompactType
 from maghub.chat.reply import collect_reply
 from maghub.chat.service import ChatEvent, ChatNotice, ChatRequest
 from maghub.errors import InvalidInputError
+from maghub.states import ConversationStatus
 
 router = APIRouter(tags=["chat"])
 
@@ -75,7 +76,7 @@ async def list_conversations(
     user: TokenUser,
     user_id: str = UserIdQuery,
     status: Annotated[
-        list[Status] | None, Query(description="Only these statuses (repeat the parameter); default all")
+        list[ConversationStatus] | None, Query(description="Only these statuses (repeat the parameter); default all")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -92,11 +93,15 @@ async def get_conversation(
 
 
 class StatusBody(BaseModel):
-    status: Status
+    status: ConversationStatus
     user_id: str = UserIdField
 
 
-_STATUS_MESSAGES = {"active": "对话已恢复", "deleted": "对话已删除", "favorite": "对话已收藏"}
+_STATUS_MESSAGES = {
+    ConversationStatus.ACTIVE: "对话已恢复",
+    ConversationStatus.DELETED: "对话已删除",
+    ConversationStatus.FAVORITE: "对话已收藏",
+}
 
 
 @router.put("/chat/conversations/{conversation_id}/status", summary="Set active, favorite or deleted (trash)")
