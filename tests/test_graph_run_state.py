@@ -151,6 +151,14 @@ async def test_a_run_stored_in_the_old_shape_is_viewed_and_resumed(hub: RunningM
         ("C", "completed"),
     ]
     assert detail["run_status"] == "completed" and "state_version" not in detail
+    cancelled = (await hub.client.post(f"/graphs/runs/{CONVERSATION}/cancel")).json()
+    assert cancelled == {
+        "status": "success",
+        "conversation_id": CONVERSATION,
+        "cancelled": False,
+        "run_status": "completed",
+        "message": "no run of this conversation is in progress",
+    }
 
     def stored_details(session: Any) -> dict[str, Any]:
         return session.scalar(select(ConversationRow.details).where(ConversationRow.id == CONVERSATION))

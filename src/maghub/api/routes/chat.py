@@ -25,6 +25,7 @@ from maghub.states import ConversationStatus
 
 router = APIRouter(tags=["chat"])
 
+
 class ChatCompletionBody(BaseModel):
     user_prompt: str = Field(max_length=1_000_000)
     model_name: str

@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from maghub.states import ConversationStatus, ConversationType, RoundStatus
@@ -310,10 +310,19 @@ _UPDATE_NAMING = (
 )
 _INSERT_CONVERSATION = insert(_CONVERSATIONS)
 _INSERT_ROUND = insert(_ROUNDS).returning(_ROUNDS.c.id)
+# The highest round number, not the last one inserted: a graph run opens the rounds of concurrent
+# nodes in concurrent transactions, which may commit out of order (a lower count then won, and the
+# next turn's start round reused a number).
 _COUNT_ROUND = (
     update(_CONVERSATIONS)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
-    .values(round_count=bindparam("number"), updated_at=bindparam("now"))
+    .values(
+        round_count=case(
+            (_CONVERSATIONS.c.round_count < bindparam("number"), bindparam("number")),
+            else_=_CONVERSATIONS.c.round_count,
+        ),
+        updated_at=bindparam("now"),
+    )
 )
 _INSERT_MESSAGE = insert(_MESSAGES)
 _ADD_CONVERSATION_USAGE = (
