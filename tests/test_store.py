@@ -125,6 +125,22 @@ async def test_rounds_and_messages_append_in_order_and_delete_with_the_conversat
             assert await session.scalar(select(func.count()).select_from(table)) == 0
 
 
+async def test_rounds_opened_out_of_order_count_up_to_the_highest(database: Database) -> None:
+    """Concurrent graph nodes open their rounds in concurrent transactions, which may commit in any
+    order: the count is the highest number, so the next round never reuses one."""
+    await database.run_write(
+        lambda session: ConversationRepository(session).insert_conversation("c1", "u1", "graph", "t")
+    )
+    for number in (1, 3, 2):
+        await database.run_write(
+            lambda session, number=number: ConversationRepository(session).insert_round("c1", number)
+        )
+
+    state = await database.run_read(lambda session: ConversationRepository(session).state("c1"))
+
+    assert state is not None and state.round_count == 3
+
+
 async def test_a_unit_of_work_that_fails_leaves_nothing_behind(database: Database) -> None:
     def half_then_fail(session: Session) -> None:
         ConversationRepository(session).insert_conversation("half", "u1", "chat", "t")

@@ -19,14 +19,14 @@ from maghub.chat.store import add_auxiliary_usage, require_not_in_trash, require
 from maghub.errors import ConflictError, InvalidInputError, NotFoundError
 from maghub.llm.registry import ModelRegistry
 from maghub.paths import conversation_files_dir
+from maghub.states import STATE_VERSION_KEY, ConversationStatus, ConversationType, RoundStatus
 from maghub.store.database import Database
 from maghub.store.repositories.conversations import ConversationRepository, row_to_message
 from maghub.store.tables import ConversationRow, MessageRow, RoundRow, utcnow
 from maghub.timestamps import iso_utc
 
-Status = Literal["active", "deleted", "favorite"]
 CompactType = Literal["brutal", "precise"]
-GENERATION_TYPES = {"chat": "chat", "graph": "graph_run"}
+GENERATION_TYPES = {ConversationType.CHAT: "chat", ConversationType.GRAPH: "graph_run"}
 # How many long tool results a precise compaction summarises at once.
 SUMMARY_CONCURRENCY = 4
 
@@ -87,6 +87,7 @@ class ConversationService:
 
         row, rounds = await self._db.run_read(load)
         details = dict(row.details)
+        details.pop(STATE_VERSION_KEY, None)
         view = summary_view(row)
         view.update(
             rounds=[round_view(r, [row_to_message(m) for m in messages]) for r, messages in rounds],
@@ -97,7 +98,7 @@ class ConversationService:
         )
         return {**details, **view}
 
-    async def set_status(self, conversation_id: str, user_id: str, status: Status) -> None:
+    async def set_status(self, conversation_id: str, user_id: str, status: ConversationStatus) -> None:
         def change(session: Session) -> None:
             row = require_owner(ConversationRepository(session).get(conversation_id), conversation_id, user_id)
             row.status = status
@@ -141,7 +142,7 @@ class ConversationService:
             def load(session: Session) -> list[tuple[RoundRow, list[MessageRow]]]:
                 repo = ConversationRepository(session)
                 row = self._owned_for_change(repo, conversation_id, user_id)
-                if row.type != "chat":
+                if row.type != ConversationType.CHAT:
                     raise ConflictError(
                         f"Conversation '{conversation_id}' is a {row.type} conversation; only chats can be compacted."
                     )
@@ -167,7 +168,9 @@ class ConversationService:
                 raise NotFoundError(f"Conversation '{conversation_id}' was deleted during the compaction.")
             repo.delete_rounds(conversation_id)
             for number, messages in enumerate(result.rounds, start=1):
-                round_id = repo.insert_round(conversation_id, number, {"compacted": compact_type}, status="completed")
+                round_id = repo.insert_round(
+                    conversation_id, number, {"compacted": compact_type}, status=RoundStatus.COMPLETED
+                )
                 repo.insert_messages(conversation_id, round_id, 0, messages)
             row.round_count = len(result.rounds)
             if result.usage.total_tokens:

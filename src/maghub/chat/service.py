@@ -44,13 +44,14 @@ from maghub.chat.locks import KeyedLocks
 from maghub.chat.store import ChatStore, History
 from maghub.chat.titles import TitleAndTags, generate_title_and_tags
 from maghub.errors import InvalidInputError, MaghubError
-from maghub.service.lifecycle import ActivityTracker
 from maghub.llm.registry import ModelRegistry
-from maghub.llm.types import Usage
-from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.connections.manager import MCPManager
+from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.results import error_text
+from maghub.service.lifecycle import ActivityTracker
+from maghub.states import RoundStatus
 from maghub.store.repositories.conversations import OpenRound
+from maghub.usage import Usage
 
 if TYPE_CHECKING:
     from maghub.llm.client import LLMClient  # imports the openai SDK: only when a model is called
@@ -232,7 +233,7 @@ class ChatTurn:
         finally:
             with anyio.CancelScope(shield=True):
                 await writer.close(unfinished)
-                await writer.store_title(TITLE_WAIT_SECONDS if writer.status == "completed" else 0)
+                await writer.store_title(TITLE_WAIT_SECONDS if writer.status == RoundStatus.COMPLETED else 0)
 
     async def _history(self, conversation_id: str) -> History:
         """The history read by :meth:`ChatService.start`, or read again if another turn (or a
@@ -261,15 +262,15 @@ class _RoundWriter:
         self._store = store
         self._recorder = RoundRecorder(opening, store.append)
         self._title = title
-        self.status = "interrupted"
+        self.status = RoundStatus.INTERRUPTED
         self.error: str | None = DISCONNECTED
 
     async def store(self, event: ChatEvent) -> None:
         if isinstance(event, AssistantTurn | ToolResult):
             await self._recorder.record(event)
         elif isinstance(event, AgentFinished):
-            self.status, self.error = "completed", None
-            await self._write_answer(status="completed")
+            self.status, self.error = RoundStatus.COMPLETED, None
+            await self._write_answer(status=RoundStatus.COMPLETED)
         elif isinstance(event, AgentFailed):
             self.error = event.message
 
@@ -280,7 +281,7 @@ class _RoundWriter:
         except MaghubError as exc:
             log.warning("the chat round could not be stored", extra={"error": str(exc)})
             return
-        if self.status == "completed":
+        if self.status == RoundStatus.COMPLETED:
             return
         try:
             await self._write_answer()
@@ -290,7 +291,7 @@ class _RoundWriter:
         except MaghubError as exc:  # e.g. the conversation was deleted meanwhile
             log.warning("could not finish the chat round", extra={"round": opened.round_id, "error": str(exc)})
 
-    async def _write_answer(self, status: str | None = None) -> None:
+    async def _write_answer(self, status: RoundStatus | None = None) -> None:
         answer = self._recorder.take_answer()
         if answer is not None:
             naming = self._ready_title()  # usually ready by now: stored in the same transaction

@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from maghub.states import ConversationStatus, ConversationType, RoundStatus
+
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -131,17 +133,20 @@ class ConversationRow(Base):
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(128), nullable=False)
-    type: Mapped[str] = mapped_column(String(16), nullable=False, default="chat")
+    type: Mapped[str] = mapped_column(String(16), nullable=False, default=ConversationType.CHAT)
+    """A :class:`~maghub.states.ConversationType`."""
     title: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     tags: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=ConversationStatus.ACTIVE)
+    """A :class:`~maghub.states.ConversationStatus`."""
     round_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     prompt_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     total_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
-    """Type-specific fields that are set once or rarely (a graph run's graph name, a generation's
-    parsed results); never the growing history."""
+    """Type-specific fields that are set once or rarely, never the growing history: a graph run's
+    ``RunState`` (``maghub.graphs.running.state``), a chat's ``ChatDetails`` (``maghub.chat.store``),
+    a generation's parsed results."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
@@ -157,10 +162,10 @@ class RoundRow(Base):
         String(200), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
     )
     number: Mapped[int] = mapped_column(Integer, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
-    """running, completed, interrupted or failed."""
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=RoundStatus.RUNNING)
+    """A :class:`~maghub.states.RoundStatus`."""
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
-    """For graph runs: node_name, level, pass, output_enabled, mcp_servers."""
+    """For graph runs a ``NodeRound`` (``maghub.graphs.running.state``); for a compacted chat, how."""
     prompt_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     total_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -26,23 +26,14 @@ from maghub.api.schemas.chat import (
 )
 from maghub.api.security import TokenUser
 from maghub.api.sse import documented_stream, error_payload, event_stream
-from maghub.auth.users import User
-from maghub.chat.conversations import CompactType, Status
+from maghub.chat.conversations import CompactType
+from maghub.api.owners import UserIdField, UserIdQuery, owner
 from maghub.chat.reply import collect_reply
-from maghub.chat.service import DEFAULT_USER, ChatEvent, ChatNotice, ChatRequest
+from maghub.chat.service import ChatEvent, ChatNotice, ChatRequest
 from maghub.errors import InvalidInputError
-from maghub.service.runtime import Runtime
+from maghub.states import ConversationStatus
 
 router = APIRouter(tags=["chat"])
-
-UserIdField = Field(DEFAULT_USER, max_length=128, description="Owner in local mode; ignored in auth mode.")
-UserIdQuery = Query(DEFAULT_USER, max_length=128, description="Owner in local mode; ignored in auth mode.")
-
-
-def owner(runtime: Runtime, user: User | None, user_id: str) -> str:
-    if runtime.settings.auth_enabled and user is not None:
-        return user.username
-    return user_id.strip() or DEFAULT_USER
 
 
 class ChatCompletionBody(BaseModel):
@@ -111,7 +102,7 @@ async def list_conversations(
     user: TokenUser,
     user_id: str = UserIdQuery,
     status: Annotated[
-        list[Status] | None, Query(description="Only these statuses (repeat the parameter); default all")
+        list[ConversationStatus] | None, Query(description="Only these statuses (repeat the parameter); default all")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -132,11 +123,15 @@ async def get_conversation(
 
 
 class StatusBody(BaseModel):
-    status: Status
+    status: ConversationStatus
     user_id: str = UserIdField
 
 
-_STATUS_MESSAGES = {"active": "对话已恢复", "deleted": "对话已删除", "favorite": "对话已收藏"}
+_STATUS_MESSAGES = {
+    ConversationStatus.ACTIVE: "对话已恢复",
+    ConversationStatus.DELETED: "对话已删除",
+    ConversationStatus.FAVORITE: "对话已收藏",
+}
 
 
 @router.put(
