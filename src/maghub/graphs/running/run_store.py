@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from maghub.errors import ConflictError
 from maghub.llm.types import Usage
 from maghub.store.database import Database
 from maghub.store.repositories.conversations import ConversationRepository, OpenRound, row_to_message
@@ -67,16 +69,19 @@ class RunStore:
 
     async def create(self, conversation_id: str, user_id: str, graph_name: str, input_text: str) -> None:
         title = f"{graph_name}: {input_text.strip().splitlines()[0][:60]}" if input_text.strip() else graph_name
-        await self._db.run_write(
-            lambda session: ConversationRepository(session).insert_conversation(
-                conversation_id,
-                user_id,
-                "graph",
-                title[:200],
-                tags=["Agent graph"],
-                details={"graph_name": graph_name, "turn": 0, "run_status": "running"},
+        try:
+            await self._db.run_write(
+                lambda session: ConversationRepository(session).insert_conversation(
+                    conversation_id,
+                    user_id,
+                    "graph",
+                    title[:200],
+                    tags=["Agent graph"],
+                    details={"graph_name": graph_name, "turn": 0, "run_status": "running"},
+                )
             )
-        )
+        except IntegrityError as exc:  # a client-chosen id that another request (or process) just took
+            raise ConflictError(f"Conversation '{conversation_id}' already exists; choose another id.") from exc
 
     async def start_turn(self, conversation_id: str, turn: int, number: int, input_text: str) -> None:
         """Record a new turn: the run's input as the turn's ``start`` round."""
