@@ -470,7 +470,8 @@ async def test_unknown_runs_are_404(hub: RunningMaghub) -> None:
     assert cancelled.status_code == 404 and "nope" in cancelled.json()["detail"]
     await post_stream(hub.client, "/chat/completions", {"user_prompt": "hi", "model_name": "m", "conversation_id": "c"})
     assert (await hub.client.get("/graphs/runs/c")).status_code == 404  # a chat is not a graph run
-    taken = await hub.client.post("/graphs/execute", json={"graph_name": "g", "conversation_id": "c", "input_text": "x"})
+    body = {"graph_name": "g", "conversation_id": "c", "input_text": "x"}
+    taken = await hub.client.post("/graphs/execute", json=body)
     assert taken.status_code == 409 and "chat conversation" in taken.json()["detail"]
 
 

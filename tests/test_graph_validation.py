@@ -99,7 +99,9 @@ def test_a_save_extension_that_is_not_a_plain_extension_is_refused_not_rewritten
     assert config.nodes[0].save == bad  # kept as sent: nothing silently turns it into another name
 
 
-@pytest.mark.parametrize(("sent", "extension"), [("md", "md"), (" .MD ", "md"), ("TXT", "txt"), ("", None), (None, None)])
+@pytest.mark.parametrize(
+    ("sent", "extension"), [("md", "md"), (" .MD ", "md"), ("TXT", "txt"), ("", None), (None, None)]
+)
 def test_a_plain_save_extension_is_accepted_in_any_case_with_or_without_its_dot(
     sent: str | None, extension: str | None
 ) -> None:

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
+from maghub.api.input_guard import UnstorableInputGuard
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, CrossSiteRequestGuard
 from maghub.api.routes import auth, chat, graph_runs, graphs, hub, mcp, models, system
 from maghub.api.security import mag_access
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
 
         mount_demo_llm(app)
 
+    # Innermost: its refusals get CORS headers, and it reads bodies within the size limit.
+    app.add_middleware(UnstorableInputGuard)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

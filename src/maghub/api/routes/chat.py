@@ -26,6 +26,10 @@ from maghub.service.runtime import Runtime
 router = APIRouter(tags=["chat"])
 
 UserIdField = Field(DEFAULT_USER, max_length=128, description="Owner in local mode; ignored in auth mode.")
+# Far beyond any real list, and well inside what every database takes as OFFSET (a larger number
+# was a 500 on SQLite and PostgreSQL alike).
+MAX_OFFSET = 1_000_000_000
+
 UserIdQuery = Query(DEFAULT_USER, max_length=128, description="Owner in local mode; ignored in auth mode.")
 
 
@@ -89,7 +93,7 @@ async def list_conversations(
         list[Status] | None, Query(description="Only these statuses (repeat the parameter); default all")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many (at most 10⁹)")] = 0,
 ) -> dict[str, Any]:
     page = await runtime.conversations.list(owner(runtime, user, user_id), statuses=status, limit=limit, offset=offset)
     return {"conversations": page.items, "total_count": page.total, "limit": limit, "offset": offset}
