@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel
 
 from maghub.api.deps import RuntimeDep
+from maghub.api.routes.mcp import error_history
 from maghub.api.security import SignedIn, admin_in_auth_mode, token_in_auth_mode
 from maghub.auth.users import User
 from maghub.errors import ConflictError, ForbiddenError
@@ -54,6 +55,7 @@ def server_view(runtime: Runtime, status: ServerStatus, *, detailed: bool = Fals
         "lastError": status.last_error,
         "nextRetryAt": iso_utc_or_none(status.next_retry_at, milliseconds=True),
         "toolCount": status.tool_count,
+        **error_history(status, milliseconds=True),
     }
 
 
@@ -175,6 +177,7 @@ async def server_status(server_id: str, runtime: RuntimeDep, _user: SignedIn) ->
             "hasError": status.state == ConnectionState.ERROR,
             "lastError": status.last_error,
             "nextRetryAt": iso_utc_or_none(status.next_retry_at, milliseconds=True),
+            **error_history(status, milliseconds=True),
         }
     )
 

@@ -19,7 +19,7 @@ from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.connections.status import ConnectionState, ServerStatus
 from maghub.mcp.tools import ToolSpec
 from maghub.service.runtime import Runtime
-from maghub.timestamps import iso_utc_or_none
+from maghub.timestamps import iso_utc, iso_utc_or_none
 
 router = APIRouter(tags=["mcp"])
 
@@ -46,6 +46,18 @@ def status_view(status: ServerStatus) -> dict[str, Any]:
         "lastErrorKind": status.last_error_kind.value if status.last_error_kind else None,
         "reconnectAttempts": status.reconnect_attempts,
         "nextRetryAt": iso_utc_or_none(status.next_retry_at),
+        **error_history(status),
+    }
+
+
+def error_history(status: ServerStatus, *, milliseconds: bool = False) -> dict[str, Any]:
+    """Past failures, still there after the server connects again (when ``lastError`` is cleared)."""
+    return {
+        "lastErrorAt": iso_utc_or_none(status.last_error_at, milliseconds=milliseconds),
+        "recentErrors": [
+            {"message": past.message, "kind": past.kind.value, "at": iso_utc(past.at, milliseconds=milliseconds)}
+            for past in status.recent_errors
+        ],
     }
 
 
