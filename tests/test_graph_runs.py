@@ -276,6 +276,7 @@ async def test_a_new_turn_reruns_the_graph_and_keeps_global_outputs(hub: Running
         ({"graph_name": "badmodel", "conversation_id": "conv 1", "input_text": "x"}, 400, "conversation_id"),
         ({"graph_name": "badmodel", "conversation_id": "../x", "input_text": "x"}, 400, "conversation_id"),
         ({"graph_name": "badmodel", "conversation_id": "c" * 65, "input_text": "x"}, 400, "1-64"),
+        ({"graph_name": "badmodel", "conversation_id": "c1", "continue_from_checkpoint": True}, 404, "to resume"),
         ({"graph_name": "badmodel", "input_text": "x", "stream_mode": "sideways"}, 422, "stream_mode"),
     ],
 )

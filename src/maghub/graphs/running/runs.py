@@ -120,6 +120,8 @@ class RunManager:
             return await self._new_run(request, background, generated)
         loaded = await self._services.store.load(conversation_id)
         stored = None if loaded is None else _owned_run(loaded, conversation_id, request.user_id, forbid=True)
+        if stored is None and request.continue_from_checkpoint:
+            raise NotFoundError(f"There is no graph run '{conversation_id}' to resume.")
         if stored is None and not CLIENT_RUN_ID.match(conversation_id):
             raise InvalidInputError(
                 f"There is no run '{conversation_id}' to continue, and it cannot name a new one: a new run's "
