@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import zipfile
 from typing import Any
 
 import pytest
 
+from maghub.storable import json_for_storage, parameters_for_storage
 from maghub.testing.harness import RunningMaghub
+from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
+from maghub.testing.scripted_llm import Reply, ScriptedLLM
+from maghub.testing.sse import post_stream
 
 NUL = "\u0000"
 
@@ -156,3 +161,46 @@ async def test_a_save_extension_that_is_a_path_is_a_400_on_the_save_field(maghub
         assert [(p["node"], p["field"]) for p in response.json()["problems"]] == [("A", "save")]
     assert (await maghub.client.get("/graphs")).json() == []
     assert (await maghub.client.post("/graphs", json=graph(save=".MD"))).status_code == 200
+
+
+async def test_what_models_and_tools_produce_is_stored_alike_with_nul_replaced(
+    marker: str, maghub: RunningMaghub, llm: ScriptedLLM
+) -> None:
+    """Not input, so not refusable: a model's answer or a tool's result with a NUL is stored with U+FFFD
+    on every backend (PostgreSQL ended the stream with an internal error; SQLite stored the NUL)."""
+    toolbox = {
+        "command": sys.executable,
+        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+        "env": {MARKER_VARIABLE: marker},
+    }
+    assert (await maghub.client.post("/mcp/add", json={"mcpServers": {"toolbox": toolbox}})).status_code == 200
+    assert (await maghub.client.post("/models", json={"name": "m", "base_url": llm.base_url})).status_code == 200
+    llm.script(
+        Reply(tool_calls=[{"name": "echo", "arguments": {"text": f"tool{NUL}out"}}]),
+        when=lambda body: body["messages"][-1]["role"] == "user" and "<title>" not in str(body["messages"][-1]),
+    )
+    llm.default_reply = lambda body: Reply(content=f"a{NUL}b")
+    body = {"user_prompt": "hi", "model_name": "m", "conversation_id": "c1", "mcp_servers": ["toolbox"]}
+    stream = await post_stream(maghub.client, "/chat/completions", body)
+    assert stream.done and not stream.errors, stream.events
+
+    detail = (await maghub.client.get("/chat/conversations/c1")).json()
+    messages = detail["rounds"][0]["messages"]
+    stored = json.dumps(messages, ensure_ascii=False)
+    assert NUL not in stored and "tool\ufffdout" in stored and messages[-1]["content"] == "a\ufffdb"
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ({"a": f"x{NUL}y"}, {"a": "x\ufffdy"}),
+        ({"a": "the text \\u0000 stays"}, {"a": "the text \\u0000 stays"}),
+        ({"a": f"\\{NUL}"}, {"a": "\\\ufffd"}),
+        ([f"{NUL}{NUL}", 1], ["\ufffd\ufffd", 1]),
+    ],
+)
+def test_json_for_storage_replaces_only_real_nul_characters(value: Any, stored: Any) -> None:
+    assert json.loads(json_for_storage(value)) == stored
+    assert parameters_for_storage((f"a{NUL}", 3, [f"{NUL}"])) == ("a\ufffd", 3, ["\ufffd"])
+    unchanged = ("a", 1)
+    assert parameters_for_storage(unchanged) is unchanged

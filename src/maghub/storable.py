@@ -9,9 +9,12 @@ input with a message naming the field, on every backend alike, instead of a 500 
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from maghub.errors import InvalidInputError
 
@@ -71,3 +74,44 @@ def check_storable(value: object, source: str) -> None:
     if found:
         where = f"{source}: " if source else ""
         raise InvalidInputError(f"{where}{found.field} {found.message}")
+
+
+# A JSON "\u0000" escape (after an even number of backslashes, so not the text "\\u0000").
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+REPLACEMENT = "\ufffd"
+
+
+def json_for_storage(value: object) -> str:
+    """``value`` as JSON for a column, NUL characters replaced by U+FFFD.
+
+    The database's JSON serializer: a last line for text that did not come from a request (a model's
+    answer, a tool's result), which is stored the same way on every backend instead of failing on
+    PostgreSQL. Requests never get here with a NUL: they are refused at the edge."""
+    text = json.dumps(value)
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
+def parameters_for_storage(parameters: Any) -> Any:
+    """Statement parameters with NUL characters in text replaced by U+FFFD (see :func:`json_for_storage`);
+    the same object when there is none, which is nearly always."""
+    return _replace_nul(parameters) if _has_nul(parameters) else parameters
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _replace_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", REPLACEMENT)
+    if isinstance(value, dict):
+        return {key: _replace_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_replace_nul(item) for item in value)
+    return value
