@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from maghub.llm.types import Usage
@@ -285,10 +285,18 @@ _UPDATE_NAMING = (
 )
 _INSERT_CONVERSATION = insert(_CONVERSATIONS)
 _INSERT_ROUND = insert(_ROUNDS).returning(_ROUNDS.c.id)
+# Never lowers the count: a graph's parallel nodes insert their rounds concurrently, and on PostgreSQL
+# round 3 may commit after round 4 (the next turn then numbered its first round 4 again).
 _COUNT_ROUND = (
     update(_CONVERSATIONS)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
-    .values(round_count=bindparam("number"), updated_at=bindparam("now"))
+    .values(
+        round_count=case(
+            (_CONVERSATIONS.c.round_count > bindparam("number"), _CONVERSATIONS.c.round_count),
+            else_=bindparam("number"),
+        ),
+        updated_at=bindparam("now"),
+    )
 )
 _INSERT_MESSAGE = insert(_MESSAGES)
 _ADD_CONVERSATION_USAGE = (
