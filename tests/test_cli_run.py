@@ -203,7 +203,8 @@ async def test_a_failed_run_exits_1_and_resumes(prepared: Settings, llm: Scripte
     [
         (["nope", "hi"], "Graph 'nope' does not exist"),
         (["ghostly", "hi"], "Graph 'ghostly' is invalid (1 problem)"),
-        (["line", "hi", "--conversation", "missing"], "There is no graph run 'missing'"),
+        (["line", "--conversation", "missing", "--resume"], "There is no graph run 'missing' to resume"),
+        (["line", "hi", "--conversation", "not an id!"], "cannot name a new one"),
     ],
 )
 async def test_runs_that_cannot_start_exit_2(prepared: Settings, args: list[str], message: str) -> None:

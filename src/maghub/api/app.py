@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
+from maghub.api.input_guard import UnstorableInputGuard
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, TrustedRequestGuard
 from maghub.api.openapi import install_docs, install_openapi
 from maghub.api.routes import auth, chat, generation, graph_runs, graphs, hub, mcp, models, system, users
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
         local_mode=not settings.auth_enabled,
     )
     install_openapi(app, auth_enabled=settings.auth_enabled)
+    # Innermost: its refusals get CORS headers, and it reads bodies within the size limit.
+    app.add_middleware(UnstorableInputGuard)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

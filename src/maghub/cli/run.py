@@ -54,7 +54,9 @@ def run(
     conversation: Annotated[
         str | None,
         typer.Option(
-            "--conversation", "-c", help="Continue this run's conversation: a new turn with INPUT, or --resume."
+            "--conversation",
+            "-c",
+            help="Continue this run's conversation: a new turn with INPUT, or --resume (an unused id starts one).",
         ),
     ] = None,
     resume: Annotated[

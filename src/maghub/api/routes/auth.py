@@ -8,10 +8,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from maghub.api.deps import RuntimeDep
+from maghub.api.views import user_view
 from maghub.api.schemas.auth import AccessToken, UserView
 from maghub.api.security import SignedIn
-from maghub.auth.users import User
-from maghub.timestamps import iso_utc, iso_utc_or_none
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -19,17 +18,6 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 class Login(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
-
-
-def user_view(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "role": user.role,
-        "disabled": user.disabled,
-        "created_at": iso_utc(user.created_at),
-        "last_login_at": iso_utc_or_none(user.last_login_at),
-    }
 
 
 @router.post("/login", summary="Exchange a username and password for an access token", response_model=AccessToken)

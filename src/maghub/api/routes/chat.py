@@ -35,6 +35,10 @@ from maghub.states import ConversationStatus
 
 router = APIRouter(tags=["chat"])
 
+# Far beyond any real list, and well inside what every database takes as OFFSET (a larger number
+# was a 500 on SQLite and PostgreSQL alike).
+MAX_OFFSET = 1_000_000_000
+
 
 class ChatCompletionBody(BaseModel):
     user_prompt: str = Field(max_length=1_000_000)
@@ -105,7 +109,7 @@ async def list_conversations(
         list[ConversationStatus] | None, Query(description="Only these statuses (repeat the parameter); default all")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many (at most 10⁹)")] = 0,
 ) -> dict[str, Any]:
     page = await runtime.conversations.list(owner(runtime, user, user_id), statuses=status, limit=limit, offset=offset)
     return {"conversations": page.items, "total_count": page.total, "limit": limit, "offset": offset}

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel
 
 from maghub.api.deps import RuntimeDep
+from maghub.api.views import error_history
 from maghub.api.schemas.hub import (
     Envelope,
     HubConnection,
@@ -70,6 +71,7 @@ def server_view(runtime: Runtime, status: ServerStatus, *, detailed: bool = Fals
         "lastError": status.last_error,
         "nextRetryAt": iso_utc_or_none(status.next_retry_at, milliseconds=True),
         "toolCount": status.tool_count,
+        **error_history(status, milliseconds=True),
     }
 
 
@@ -191,6 +193,7 @@ async def server_status(server_id: str, runtime: RuntimeDep, _user: SignedIn) ->
             "hasError": status.state == ConnectionState.ERROR,
             "lastError": status.last_error,
             "nextRetryAt": iso_utc_or_none(status.next_retry_at, milliseconds=True),
+            **error_history(status, milliseconds=True),
         }
     )
 

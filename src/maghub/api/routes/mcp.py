@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
 from maghub.api.deps import RuntimeDep
+from maghub.api.views import error_history
 from maghub.api.schemas.mcp import (
     AllConnected,
     ConfigApplied,
@@ -61,6 +62,7 @@ def status_view(status: ServerStatus) -> dict[str, Any]:
         "lastErrorKind": status.last_error_kind.value if status.last_error_kind else None,
         "reconnectAttempts": status.reconnect_attempts,
         "nextRetryAt": iso_utc_or_none(status.next_retry_at),
+        **error_history(status),
     }
 
 

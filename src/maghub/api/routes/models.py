@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from maghub.api.deps import RuntimeDep
 from maghub.api.schemas.common import Done
@@ -18,14 +18,20 @@ router = APIRouter(tags=["models"])
 
 class ModelUpdate(ModelConfig):
     """A replacement configuration. ``name`` defaults to the current one (send another to rename);
-    a blank or masked ``api_key`` keeps the stored key."""
+    ``model`` to the stored one; a blank or masked ``api_key`` keeps the stored key."""
 
     name: str | None = None  # type: ignore[assignment]
+    model: str | None = None  # type: ignore[assignment]
 
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str | None) -> str | None:
         return None if value is None else validate_model_name(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_defaults_to_name(cls, data: Any) -> Any:
+        return data  # no default here: an update without ``model`` keeps the stored one
 
 
 @router.get("/models", summary="List all models (API keys masked)", response_model=list[ModelView])
@@ -55,7 +61,10 @@ async def add_model(config: ModelConfig, runtime: RuntimeDep) -> dict[str, str]:
     response_model=Done,
 )
 async def update_model(model_name: str, update: ModelUpdate, runtime: RuntimeDep) -> dict[str, str]:
-    config = ModelConfig.model_validate({**update.model_dump(), "name": update.name or model_name})
+    fields = {**update.model_dump(), "name": update.name or model_name}
+    if update.model is None:
+        fields["model"] = (await runtime.models.get_masked(model_name))["model"]
+    config = ModelConfig.model_validate(fields)
     await runtime.models.update(model_name, config)
     return {"status": "success", "message": f"模型 '{model_name}' 更新成功"}
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from maghub.api.deps import RuntimeDep
-from maghub.api.routes.auth import user_view
+from maghub.api.views import user_view
 from maghub.api.security import signed_in_admin
 
 router = APIRouter(prefix="/api/users", tags=["users"], dependencies=[Depends(signed_in_admin)])

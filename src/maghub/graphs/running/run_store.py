@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from maghub.errors import ConflictError
 from maghub.graphs.running.state import NodeRound, RunState, RunStatus
 from maghub.states import ConversationType, RoundStatus
 from maghub.store.database import Database
@@ -78,16 +80,19 @@ class RunStore:
 
     async def create(self, conversation_id: str, user_id: str, graph_name: str, input_text: str) -> None:
         title = f"{graph_name}: {input_text.strip().splitlines()[0][:60]}" if input_text.strip() else graph_name
-        await self._db.run_write(
-            lambda session: ConversationRepository(session).insert_conversation(
-                conversation_id,
-                user_id,
-                ConversationType.GRAPH,
-                title[:200],
-                tags=["Agent graph"],
-                details=RunState(graph_name).to_json(),
+        try:
+            await self._db.run_write(
+                lambda session: ConversationRepository(session).insert_conversation(
+                    conversation_id,
+                    user_id,
+                    ConversationType.GRAPH,
+                    title[:200],
+                    tags=["Agent graph"],
+                    details=RunState(graph_name).to_json(),
+                )
             )
-        )
+        except IntegrityError as exc:  # a client-chosen id that another request (or process) just took
+            raise ConflictError(f"Conversation '{conversation_id}' already exists; choose another id.") from exc
 
     async def start_turn(self, conversation_id: str, turn: int, number: int, input_text: str) -> None:
         """Record a new turn: the run's input as the turn's ``start`` round."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -31,6 +32,9 @@ from maghub.service.lifecycle import ActivityTracker
 from maghub.states import RoundStatus
 
 log = logging.getLogger(__name__)
+
+# A conversation_id the client chooses for a new run, like the seed's "conv_123".
+CLIENT_RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -153,19 +157,32 @@ class RunManager:
     async def start(self, request: ExecuteRequest, *, background: bool = False) -> LiveRun:
         """Check everything, store the turn's start and launch it. Raises before anything runs."""
         self._activity.check_open()
-        if request.conversation_id is None:
-            return await self._new_run(request, background)
-        stored = await self._owned(request.conversation_id, request.user_id)
-        if request.conversation_id in self._live or request.conversation_id in self._starting:
-            raise ConflictError(
-                f"A run of conversation '{request.conversation_id}' is in progress; wait for it or cancel it "
-                f"with POST /graphs/runs/{request.conversation_id}/cancel."
+        conversation_id = request.conversation_id
+        if conversation_id is None:
+            generated = f"{request.graph_name}_{int(time.time() * 1e6)}_{uuid.uuid4().hex[:8]}"
+            return await self._new_run(request, background, generated)
+        stored = await self._services.store.load(conversation_id)
+        if stored is not None and stored.user_id != request.user_id:
+            raise NotFoundError(f"There is no graph run '{conversation_id}' of user '{request.user_id}'.")
+        if stored is None and request.continue_from_checkpoint:
+            raise NotFoundError(f"There is no graph run '{conversation_id}' to resume.")
+        if stored is None and not CLIENT_RUN_ID.match(conversation_id):
+            raise InvalidInputError(
+                f"There is no run '{conversation_id}' to continue, and it cannot name a new one: a new run's "
+                "conversation_id is 1-64 letters, digits, '_' or '-' (e.g. conv_123), or null to get one."
             )
-        self._starting.add(request.conversation_id)  # until launched: a second start meanwhile is refused
+        if conversation_id in self._live or conversation_id in self._starting:
+            raise ConflictError(
+                f"A run of conversation '{conversation_id}' is in progress; wait for it or cancel it "
+                f"with POST /graphs/runs/{conversation_id}/cancel."
+            )
+        self._starting.add(conversation_id)  # until launched: a second start meanwhile is refused
         try:
+            if stored is None:  # a client-chosen id, as the seed's example sends: a new run under it
+                return await self._new_run(request, background, conversation_id)
             return await self._continue(request, stored, background)
         finally:
-            self._starting.discard(request.conversation_id)
+            self._starting.discard(conversation_id)
 
     async def _continue(self, request: ExecuteRequest, stored: StoredRun, background: bool) -> LiveRun:
         """A new turn of a stored run, or the resume of its current turn."""
@@ -198,14 +215,13 @@ class RunManager:
         live = self._turn(graph, conversation, stored.turn + 1, input_text, global_outputs, background)
         return self._launch(live, created=False)
 
-    async def _new_run(self, request: ExecuteRequest, background: bool) -> LiveRun:
+    async def _new_run(self, request: ExecuteRequest, background: bool, conversation_id: str) -> LiveRun:
         if not request.graph_name:
             raise InvalidInputError("graph_name is empty: name the graph to run (GET /graphs lists them).")
         input_text = (request.input_text or "").strip()
         if not input_text:
             raise InvalidInputError("input_text is empty: send what the graph should work on.")
         graph = await self._compile(request.graph_name)
-        conversation_id = f"{request.graph_name}_{int(time.time() * 1e6)}_{uuid.uuid4().hex[:8]}"
         store = self._services.store
         await store.create(conversation_id, request.user_id, request.graph_name, input_text)
         await store.start_turn(conversation_id, 1, 1, input_text)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,13 @@ from maghub.mcp.errors import ServerNotConnectedError
 from maghub.mcp.connections.policy import ConnectionPolicy
 from maghub.mcp.results import ToolCallResult
 from maghub.mcp.connections.sdk import load_sdk
-from maghub.mcp.connections.status import ConnectionFailure, ConnectionState, ServerStatus
+from maghub.mcp.connections.status import (
+    RECENT_FAILURES_KEPT,
+    ConnectionFailure,
+    ConnectionState,
+    PastFailure,
+    ServerStatus,
+)
 from maghub.mcp.tools import ToolSpec
 
 if TYPE_CHECKING:
@@ -59,6 +66,7 @@ class ServerConnection:
         self._last_connected: datetime | None = None
         self._last_failure: ConnectionFailure | None = None
         self._last_failure_at: datetime | None = None
+        self._recent_failures: deque[PastFailure] = deque(maxlen=RECENT_FAILURES_KEPT)
         self._failures = 0
         self._next_retry_at: datetime | None = None
 
@@ -107,6 +115,7 @@ class ServerConnection:
             server_version=self._server_info.version if self._server_info else None,
             protocol_version=self._protocol_version,
             pid=self._live.pid if self._live else None,
+            recent_errors=tuple(self._recent_failures),
         )
 
     # --- control (from any task) --------------------------------------------------------------------
@@ -233,6 +242,7 @@ class ServerConnection:
         self._server_info = live.server_info
         self._protocol_version = live.protocol_version
         self._last_connected = _now()
+        self._last_failure = None  # the server works now: its last error is history (recent_errors)
         self._failures = 0
         self._state = ConnectionState.CONNECTED
         self._settled.set()
@@ -251,6 +261,7 @@ class ServerConnection:
         delay = self._policy.backoff_delay(self._failures)
         self._last_failure = failure
         self._last_failure_at = _now()
+        self._recent_failures.append(PastFailure(failure.kind, failure.message, self._last_failure_at))
         self._next_retry_at = self._last_failure_at + timedelta(seconds=delay)
         self._state = ConnectionState.ERROR
         self._settled.set()
