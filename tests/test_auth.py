@@ -175,6 +175,7 @@ def users_cli(data_dir: Path, *args: str, password: str) -> subprocess.Completed
         [*MAGHUB_COMMAND, "users", "create", *args, "--data-dir", str(data_dir)],
         input=f"{password}\n",
         capture_output=True,
+        check=False,
         text=True,
         timeout=60,
         env=env_without_maghub_settings(),

@@ -27,6 +27,7 @@ def mcp_cli(server_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*MAGHUB_COMMAND, "mcp", *args, "--url", server_url],
         capture_output=True,
+        check=False,
         text=True,
         timeout=60,
         env=env_without_maghub_settings(COLUMNS="200"),

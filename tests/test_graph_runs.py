@@ -137,7 +137,7 @@ async def test_router_runs_the_chosen_branch_and_skips_the_other(hub: RunningMag
             agent("J", ["X", "Z"], ["end"]),
         ),
     )
-    llm.script(transfer("X"), when=lambda b: node_of(b) == "R" and not b["messages"][-1]["role"] == "tool")
+    llm.script(transfer("X"), when=lambda b: node_of(b) == "R" and b["messages"][-1]["role"] != "tool")
     llm.script(Reply(content="routed"), when=lambda b: node_of(b) == "R")
 
     stream = await run(hub, graph_name="router", input_text="pick")

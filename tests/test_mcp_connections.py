@@ -23,7 +23,13 @@ import pytest
 from maghub.mcp.connections.status import ConnectionState, FailureKind
 from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.configuration.server_config import ServerConfig, parse_server_entry
-from maghub.mcp.errors import ServerDisabledError, ServerNotConnectedError, ToolNotFoundError, ToolTimeoutError, UnknownServerError
+from maghub.mcp.errors import (
+    ServerDisabledError,
+    ServerNotConnectedError,
+    ToolNotFoundError,
+    ToolTimeoutError,
+    UnknownServerError,
+)
 from maghub.testing.mcp_servers.harness import (
     FAST_POLICY,
     MARKER_VARIABLE,

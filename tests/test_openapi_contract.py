@@ -89,7 +89,9 @@ def run_schemathesis(url: str, workdir: Path, *options: str, examples: int = EXA
         "--request-timeout", "15", *options,
     ]  # fmt: skip
     environment = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=workdir)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env=environment, cwd=workdir, check=False
+    )
     assert result.returncode == 0, f"schemathesis found problems:\n{result.stdout[-20000:]}\n{result.stderr[-3000:]}"
 
 

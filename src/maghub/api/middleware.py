@@ -1,5 +1,5 @@
-"""ASGI middleware: refusal of untrusted hosts and cross-site requests, request body size limit, and one structured log line
-per request."""
+"""ASGI middleware: refusal of untrusted hosts and cross-site requests, request body size limit, and
+one structured log line per request."""
 
 from __future__ import annotations
 

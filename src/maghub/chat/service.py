@@ -128,7 +128,7 @@ class ChatService:
             reading = self.locks.now()
             history = _ReadHistory(reading, await self.store.load_history(request.conversation_id, request.user_id))
         system = (request.system_prompt or "").strip()
-        return ChatTurn(self, request, llm, prompt, system, servers, history)
+        return ChatTurn(self, request, llm, prompt, system, servers, history=history)
 
     def run_agent(self, llm: LLMClient, messages: list[dict[str, Any]], toolset: MCPToolSet) -> Any:
         return run_agent(llm, messages, tools=toolset, max_llm_calls=self._max_llm_calls)
@@ -178,6 +178,7 @@ class ChatTurn:
         prompt: str,
         system: str,
         servers: list[str],
+        *,
         history: _ReadHistory | None = None,
     ) -> None:
         self.request = request
@@ -201,10 +202,12 @@ class ChatTurn:
                     async for event in events:
                         yield event
                 return
-            async with self._service.locks.hold(conversation_id):
-                async with aclosing(self._persistent(conversation_id, toolset)) as events:
-                    async for event in events:
-                        yield event
+            async with (
+                self._service.locks.hold(conversation_id),
+                aclosing(self._persistent(conversation_id, toolset)) as events,
+            ):
+                async for event in events:
+                    yield event
 
     def _messages(self, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
         system = [self.system_message] if self.system_message else []

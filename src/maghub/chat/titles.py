@@ -107,10 +107,7 @@ def parse_reply(reply: str) -> tuple[str, list[str]]:
     :data:`MAX_TAGS`, each cut to :data:`MAX_TAG_CHARS` characters.
     """
     title_match = _TITLE.search(reply)
-    if title_match:
-        title = title_match.group(1).strip()
-    else:
-        title = _TAGS.sub("", reply).strip()[:FALLBACK_TITLE_CHARS].strip()
+    title = title_match.group(1).strip() if title_match else _TAGS.sub("", reply).strip()[:FALLBACK_TITLE_CHARS].strip()
     tags: list[str] = []
     tags_match = _TAGS.search(reply)
     for part in _TAG_SEPARATORS.split(tags_match.group(1)) if tags_match else ():

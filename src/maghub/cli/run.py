@@ -38,6 +38,7 @@ from maghub.graphs.running.events import (
     RunStarted,
 )
 from maghub.graphs.running.state import RunStatus
+import contextlib
 
 if TYPE_CHECKING:
     from maghub.graphs.running.runs import ExecuteRequest, LiveRun
@@ -136,10 +137,9 @@ async def _run(settings: Settings, request: ExecuteRequest, view: EventView, int
             live.stop(RunStatus.CANCELLED, "cancelled with Ctrl-C")
 
     loop = asyncio.get_running_loop()
-    try:
+    # Loops without signal support: Ctrl-C stays KeyboardInterrupt.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, on_interrupt)
-    except (NotImplementedError, RuntimeError):  # loops without signal support: Ctrl-C stays KeyboardInterrupt
-        pass
     try:
         runtime = await Runtime.start(settings)
         try:
@@ -153,10 +153,8 @@ async def _run(settings: Settings, request: ExecuteRequest, view: EventView, int
         finally:
             await runtime.aclose()
     finally:
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
-        except (NotImplementedError, RuntimeError):
-            pass
 
 
 async def _follow(events: AsyncIterator[RunEvent], view: EventView) -> str:

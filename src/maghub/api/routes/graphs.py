@@ -42,7 +42,12 @@ from maghub.api.schemas.graphs import (
 from maghub.api.security import AdminInAuthMode, GraphEditor, TokenUser, may_configure
 from maghub.errors import InvalidInputError, NotFoundError
 from maghub.graphs.definition.config import GraphDocument
-from maghub.graphs.definition.documents import attach_prompt_files, parse_document, parse_document_text, read_document_file
+from maghub.graphs.definition.documents import (
+    attach_prompt_files,
+    parse_document,
+    parse_document_text,
+    read_document_file,
+)
 from maghub.graphs.sharing.mcp_export import generate_mcp_script
 from maghub.graphs.sharing.transfer import PackageImport
 from maghub.graphs.sharing.packages import GraphPackage, read_package

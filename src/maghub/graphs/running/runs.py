@@ -248,6 +248,11 @@ class RunManager:
         background: bool,
     ) -> LiveRun:
         live_holder: list[LiveRun] = []
+
+        # The run is built after its turn, which publishes through it: looked up when the first event comes.
+        def publish(event: RunEvent | None) -> None:
+            live_holder[0].publish(event)
+
         turn_runner = GraphTurn(
             self._services,
             graph,
@@ -256,7 +261,7 @@ class RunManager:
             input_text=input_text,
             next_round=conversation.next_round,
             global_outputs=global_outputs,
-            emit=lambda event: live_holder[0].publish(event),
+            emit=publish,
         )
         live = LiveRun(conversation.id, conversation.user_id, graph.name, turn_runner, background)
         live_holder.append(live)

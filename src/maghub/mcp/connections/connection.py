@@ -176,7 +176,8 @@ class ServerConnection:
 
     async def _own(self) -> None:
         try:
-            await load_sdk()  # the first connection loads the MCP SDK, in a worker thread (see maghub.mcp.connections.sdk)
+            # The first connection loads the MCP SDK, in a worker thread (see maghub.mcp.connections.sdk).
+            await load_sdk()
             while not self._stop_requested:
                 failure = await self._connect_and_serve()
                 if self._stop_requested or failure is None:
@@ -196,7 +197,13 @@ class ServerConnection:
     async def _connect_and_serve(self) -> ConnectionFailure | None:
         """One connection's life; returns why it ended, or None when it was stopped."""
         # Imported here, once _own has loaded the SDK off the event loop: this module must not import it.
-        from maghub.mcp.connections.live import LinkAttempt, describe_failure, lost_failure, open_live_session, timeout_failure
+        from maghub.mcp.connections.live import (
+            LinkAttempt,
+            describe_failure,
+            lost_failure,
+            open_live_session,
+            timeout_failure,
+        )
 
         self._begin_attempt()
         attempt = LinkAttempt()
