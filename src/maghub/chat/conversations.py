@@ -4,6 +4,8 @@ caller owns the conversation."""
 
 from __future__ import annotations
 
+import builtins
+
 import shutil
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -48,7 +50,7 @@ def summary_view(row: ConversationRow) -> dict[str, Any]:
     }
 
 
-def round_view(round_row: RoundRow, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def round_view(round_row: RoundRow, messages: builtins.list[dict[str, Any]]) -> dict[str, Any]:
     view: dict[str, Any] = {"round": round_row.number, **round_row.details}
     view.update(status=round_row.status, messages=messages, token_usage=usage_view(round_row))
     if round_row.error:
@@ -58,7 +60,7 @@ def round_view(round_row: RoundRow, messages: list[dict[str, Any]]) -> dict[str,
 
 @dataclass(frozen=True)
 class ConversationPage:
-    items: list[dict[str, Any]]
+    items: builtins.list[dict[str, Any]]
     total: int
 
 
@@ -91,7 +93,7 @@ class ConversationService:
         view = summary_view(row)
         view.update(
             rounds=[round_view(r, [row_to_message(m) for m in messages]) for r, messages in rounds],
-            generation_type=details.pop("generation_type", GENERATION_TYPES.get(row.type, "unknown")),
+            generation_type=details.pop("generation_type", GENERATION_TYPES.get(ConversationType(row.type), "unknown")),
             parsed_results=details.pop("parsed_results", None),
             execution_chain=details.pop("execution_chain", None),
             final_result=details.pop("final_result", None),
@@ -113,7 +115,7 @@ class ConversationService:
         await self._edit(conversation_id, user_id, title=title)
         return title
 
-    async def set_tags(self, conversation_id: str, user_id: str, tags: list[str]) -> list[str]:
+    async def set_tags(self, conversation_id: str, user_id: str, tags: builtins.list[str]) -> builtins.list[str]:
         await self._edit(conversation_id, user_id, tags=tags)
         return tags
 
@@ -139,7 +141,7 @@ class ConversationService:
             raise InvalidInputError("model_name is required for a precise compaction: it writes the summaries.")
         async with self._locks.hold(conversation_id):
 
-            def load(session: Session) -> list[tuple[RoundRow, list[MessageRow]]]:
+            def load(session: Session) -> builtins.list[tuple[RoundRow, list[MessageRow]]]:
                 repo = ConversationRepository(session)
                 row = self._owned_for_change(repo, conversation_id, user_id)
                 if row.type != ConversationType.CHAT:

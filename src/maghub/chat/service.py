@@ -152,7 +152,7 @@ class _Unfinished:
             self.pending_calls.remove(event.tool_call_id)
 
     def messages(self) -> list[dict[str, Any]]:
-        messages = [
+        messages: list[dict[str, Any]] = [
             {"role": "tool", "tool_call_id": call_id, "content": error_text(_INTERRUPTED)}
             for call_id in self.pending_calls
         ]

@@ -25,7 +25,7 @@ class ModelUpdate(ModelConfig):
 
     @field_validator("name")
     @classmethod
-    def _check_name(cls, value: str | None) -> str | None:
+    def _check_name(cls, value: str | None) -> str | None:  # type: ignore[override]  # optional here
         return None if value is None else validate_model_name(value)
 
     @model_validator(mode="before")

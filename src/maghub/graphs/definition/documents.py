@@ -60,7 +60,8 @@ def parse_document(data: Mapping[str, Any]) -> GraphDocument:
 
 def schema_problems(error: ValidationError, data: Mapping[str, Any]) -> list[GraphProblem]:
     """pydantic's errors as ``{node, field, message}`` problems (``nodes.2.handoffs`` → node, ``handoffs``)."""
-    nodes = data.get("nodes") if isinstance(data.get("nodes"), list) else []
+    listed = data.get("nodes")
+    nodes: list[Any] = listed if isinstance(listed, list) else []
     problems = []
     for item in error.errors():
         location = list(item.get("loc", ()))

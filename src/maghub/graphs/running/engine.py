@@ -270,7 +270,8 @@ class GraphTurn:
         self.executions.append((node.name, node.level))
         self._emit(NodeStarted(execution, node.name, node.level, node.scope))
         stored = _NodeRound(services.store, self.conversation_id, next(self._rounds), began, messages)
-        status, error = RoundStatus.INTERRUPTED, "the run was cancelled while this node ran"
+        status = RoundStatus.INTERRUPTED
+        error: str | None = "the run was cancelled while this node ran"
         try:
             output, transfer = await self._agent_loop(node, execution, messages, stored)
             end = self._node_end(output, transfer)

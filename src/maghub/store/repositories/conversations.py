@@ -9,18 +9,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Update, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import Connection, CursorResult, Table, Update, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from maghub.states import ConversationStatus, ConversationType, RoundStatus
 from maghub.store.tables import ConversationRow, MessageRow, RoundRow, utcnow
 from maghub.usage import Usage
 
-_ROUNDS = RoundRow.__table__
-_MESSAGES = MessageRow.__table__
-_CONVERSATIONS = ConversationRow.__table__
+_ROUNDS = cast(Table, RoundRow.__table__)
+_MESSAGES = cast(Table, MessageRow.__table__)
+_CONVERSATIONS = cast(Table, ConversationRow.__table__)
 # Message keys stored in columns of their own; anything else an OpenAI message carries goes to ``extra``.
 _MESSAGE_COLUMNS = ("role", "content", "reasoning_content", "tool_calls", "tool_call_id")
 
@@ -76,7 +76,7 @@ class ConversationRepository:
     def delete(self, conversation_id: str) -> bool:
         """Delete the conversation with every round and message (the foreign keys cascade)."""
         result = self._session.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
-        return bool(result.rowcount)
+        return bool(cast(CursorResult[Any], result).rowcount)
 
     def details_for_update(self, conversation_id: str) -> dict[str, Any] | None:
         """The conversation's ``details``, locked until the transaction ends (None: no such conversation)."""
