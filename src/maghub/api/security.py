@@ -22,6 +22,17 @@ _bearer = HTTPBearer(auto_error=False, description="A token from POST /api/auth/
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
+async def bearer_user(runtime: Runtime, authorization: str | None) -> User | None:
+    """The user an ``Authorization: Bearer`` header speaks for (None without one); for endpoints that
+    are not FastAPI routes (the MCP gateway). A bad token raises AuthenticationError."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if not authorization:
+        return None
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("Send the token as 'Authorization: Bearer <token>'.")
+    return await runtime.users.authenticate(token.strip())
+
+
 async def token_user(request: Request, runtime: RuntimeDep, credentials: Credentials) -> User | None:
     """The caller's user when a bearer token was sent (a bad token is a 401 even where none is needed)."""
     if credentials is None:
