@@ -14,7 +14,7 @@ from maghub import __version__
 from maghub.api.errors import install_error_handlers
 from maghub.api.gateway import gateway_host, gateway_routes
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, CrossSiteRequestGuard
-from maghub.api.routes import auth, chat, graph_runs, graphs, hub, mcp, models, system
+from maghub.api.routes import auth, chat, graph_runs, graphs, hub, keys, mcp, models, system
 from maghub.api.security import mag_access
 from maghub.service.heap import freeze_long_lived_objects
 from maghub.service.runtime import Runtime
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
     app.include_router(router, prefix="/api", generate_unique_id_function=_operation_id("api_"))
     app.include_router(system.health_router)
     app.include_router(auth.router)
+    app.include_router(keys.router)
     app.include_router(hub.router)
     app.router.routes.extend(gateway_routes())
     if settings.demo:

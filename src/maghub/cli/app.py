@@ -9,6 +9,7 @@ import typer
 
 from maghub import __version__
 from maghub.cli.graph import app as graph_app
+from maghub.cli.keys import app as keys_app
 from maghub.cli.mcp import app as mcp_app
 from maghub.cli.run import run as run_graph
 from maghub.cli.support import err, fail, load_settings
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(graph_app, name="graph")
 app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 app.command("run")(run_graph)
 
 
