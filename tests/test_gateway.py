@@ -210,3 +210,40 @@ async def test_auth_mode_needs_a_bearer_token(secured: RunningMaghub, sign_in: A
     assert bad.status_code == 401
     async with client(secured, headers=await sign_in("alice")) as mcp:
         assert (await mcp.list_tools()).tools == []
+
+
+CLIENT_THAT_DIES = """
+import sys, anyio
+from mcp import Client
+async def main():
+    async with Client(sys.argv[1], mode=sys.argv[2]) as mcp:
+        await mcp.call_tool("two_steps", {"input": "slow", "background": sys.argv[3] == "1"})
+anyio.run(main)
+"""
+
+
+async def _latest_run(hub: RunningMaghub) -> dict[str, Any] | None:
+    runs = (await hub.client.get("/api/chat/conversations")).json()["conversations"]
+    if not runs:
+        return None
+    conversation_id = runs[0].get("conversation_id") or runs[0].get("_id")
+    return (await hub.client.get(f"/graphs/runs/{conversation_id}")).json()
+
+
+@pytest.mark.parametrize(("mode", "background"), [("auto", False), ("legacy", False), ("legacy", True)])
+async def test_a_client_that_disconnects_cancels_the_run_unless_background(
+    hub: RunningMaghub, llm: ScriptedLLM, mode: str, background: bool
+) -> None:
+    llm.latency = 4
+    process = await anyio.open_process(
+        [sys.executable, "-c", CLIENT_THAT_DIES, f"{hub.url}/gateway/mcp", mode, "1" if background else "0"]
+    )
+    with anyio.fail_after(30):
+        while (run := await _latest_run(hub)) is None or run["status"] != "running":
+            await anyio.sleep(0.1)
+    process.kill()
+    await process.wait()
+    with anyio.fail_after(20):
+        while (run := await _latest_run(hub))["status"] == "running":
+            await anyio.sleep(0.1)
+    assert run["status"] == ("completed" if background else "cancelled")

@@ -19,7 +19,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from maghub.api.security import bearer_user
 from maghub.chat.service import DEFAULT_USER
@@ -104,7 +104,17 @@ class GatewayEndpoint:
             return
         user_id = user.username if (user is not None and runtime.settings.auth_enabled) else DEFAULT_USER
         gateway = await request.app.state.gateway_host.gateway()
-        await gateway.handle(scope, receive, send, GatewayCaller(user_id, part))
+        caller = GatewayCaller(user_id, part)
+
+        async def watched_receive() -> Message:
+            # The SDK keeps a handshake-era call running when its client goes away (for a resume that
+            # maghub does not offer); the gateway stops it instead, as POST /graphs/execute does.
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                caller.disconnected.set()
+            return message
+
+        await gateway.handle(scope, watched_receive, send, caller)
 
 
 def _unauthorized(message: str) -> JSONResponse:

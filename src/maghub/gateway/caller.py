@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import anyio
 
 ALL = "all"
 GRAPHS = "graphs"
@@ -33,6 +35,8 @@ class GatewayCaller:
     user_id: str
     """Who the runs belong to: the signed-in user, or the default user in local mode."""
     part: GatewayPart
+    disconnected: anyio.Event = field(default_factory=anyio.Event, compare=False)
+    """Set when the HTTP request that carries the call is dropped by the client."""
 
 
 SCOPE_KEY = "maghub.gateway.caller"

@@ -110,13 +110,24 @@ class Gateway:
         tool = catalog.tools.get(params.name)
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool {params.name!r}: tools/list names the tools offered.")
-        try:
-            if isinstance(tool, GraphTool):
-                result = await self._call_graph(ctx, tool, params.arguments, caller)
-            else:
-                result = await self._call_server_tool(tool, params.arguments)
-        except MaghubError as exc:
-            result = _error_result(str(exc))
+        result: dict[str, Any] | None = None
+        async with anyio.create_task_group() as call:
+
+            async def stop_when_the_client_leaves() -> None:
+                await caller.disconnected.wait()
+                call.cancel_scope.cancel()
+
+            call.start_soon(stop_when_the_client_leaves)
+            try:
+                if isinstance(tool, GraphTool):
+                    result = await self._call_graph(ctx, tool, params.arguments, caller)
+                else:
+                    result = await self._call_server_tool(tool, params.arguments)
+            except MaghubError as exc:
+                result = _error_result(str(exc))
+            call.cancel_scope.cancel()
+        if result is None:
+            raise MCPError(types.REQUEST_TIMEOUT, "The client disconnected; the call was stopped.")
         return types.CallToolResult.model_validate(result)
 
     async def _call_graph(
