@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from maghub.gateway.caller import GatewayPart
-from maghub.graphs.definition.registry import GraphRegistry, GraphSummary
+from maghub.graphs.definition.registry import GraphSummary
 from maghub.graphs.sharing.mcp_export import readme_summary, tool_name_for
 from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.tool_names import fit_tool_name, with_hash
@@ -116,10 +116,10 @@ def connected_servers(manager: MCPManager, part: GatewayPart) -> list[str]:
     return part.servers(connected)
 
 
-async def build_catalog(graphs: GraphRegistry, manager: MCPManager, part: GatewayPart) -> Catalog:
+def build_catalog(graphs: list[GraphSummary], manager: MCPManager, part: GatewayPart) -> Catalog:
     tools: dict[str, GraphTool | ServerTool] = {}
     if part.graphs:
-        for name, graph in graph_tool_names(await graphs.summaries()).items():
+        for name, graph in graph_tool_names(graphs).items():
             tools[name] = GraphTool(name, graph)
     for spec in manager.tools(connected_servers(manager, part)):
         name = namespaced(spec.server, spec.name)

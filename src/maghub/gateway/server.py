@@ -30,6 +30,7 @@ from maghub.gateway.caller import SCOPE_KEY, GatewayCaller
 from maghub.gateway.catalog import GraphTool, ServerTool, build_catalog
 from maghub.gateway.graph_calls import GraphCall, run_graph
 from maghub.gateway.passthrough import Passthrough
+from maghub.graphs.definition.registry import GraphSummary
 from maghub.mcp.results import ToolCallResult
 
 if TYPE_CHECKING:
@@ -61,6 +62,9 @@ class Gateway:
         self._listen = ListenHandler(self._bus)
         # Handshake-era sessions, by session id: where a tools/list_changed notification goes.
         self._sessions: dict[str, ServerSession] = {}
+        # The graphs as last read (by a list or the change watcher): a proxied call finds its tool
+        # without reading the database; graph calls (and unknown names) read the graphs again.
+        self._graphs: list[GraphSummary] = []
         self.server = _GatewayServer(
             "maghub",
             version=__version__,
@@ -100,14 +104,16 @@ class Gateway:
 
     async def _list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
         self._remember(ctx)
-        catalog = await build_catalog(self._runtime.graphs, self._runtime.mcp.manager, _caller(ctx).part)
+        catalog = build_catalog(await self._read_graphs(), self._runtime.mcp.manager, _caller(ctx).part)
         return types.ListToolsResult(tools=[types.Tool.model_validate(tool) for tool in catalog.wire()])
 
     async def _call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> Any:
         self._remember(ctx)
         caller = _caller(ctx)
-        catalog = await build_catalog(self._runtime.graphs, self._runtime.mcp.manager, caller.part)
-        tool = catalog.tools.get(params.name)
+        manager = self._runtime.mcp.manager
+        tool = build_catalog(self._graphs, manager, caller.part).tools.get(params.name)
+        if not isinstance(tool, ServerTool):  # a graph may have been added, renamed or deleted since
+            tool = build_catalog(await self._read_graphs(), manager, caller.part).tools.get(params.name)
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool {params.name!r}: tools/list names the tools offered.")
         result: dict[str, Any] | None = None
@@ -189,9 +195,13 @@ class Gateway:
                 last = current
                 await self.announce_tools_changed()
 
+    async def _read_graphs(self) -> list[GraphSummary]:
+        self._graphs = await self._runtime.graphs.summaries()
+        return self._graphs
+
     async def _fingerprint(self) -> tuple[Any, ...]:
         manager = self._runtime.mcp.manager
-        graphs = tuple((g.name, g.version) for g in await self._runtime.graphs.summaries())
+        graphs = tuple((g.name, g.version) for g in await self._read_graphs())
         tools = tuple((s.server, s.name, repr(s.raw)) for s in manager.tools(
             [name for name, status in manager.status().items() if status.connected]
         ))
