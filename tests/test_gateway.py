@@ -247,3 +247,36 @@ async def test_a_client_that_disconnects_cancels_the_run_unless_background(
         while (run := await _latest_run(hub))["status"] == "running":
             await anyio.sleep(0.1)
     assert run["status"] == ("completed" if background else "cancelled")
+
+
+async def test_2026_clients_hear_of_changes_on_their_listen_stream(hub: RunningMaghub) -> None:
+    async with client(hub) as mcp:
+        assert mcp.protocol_version == "2026-07-28"
+        assert "another" not in {tool.name for tool in (await mcp.list_tools()).tools}
+        async with mcp.listen(tools_list_changed=True) as subscription:
+            config = graph("another", agent("A", ["start"], ["end"]))
+            assert (await hub.client.post("/api/graphs", json=config)).status_code == 200
+            with anyio.fail_after(10):
+                async for _event in subscription:
+                    break
+        assert "another" in {tool.name for tool in (await mcp.list_tools()).tools}
+
+
+async def test_auth_mode_runs_belong_to_the_key_owner(secured: RunningMaghub, sign_in: Any, llm: ScriptedLLM) -> None:
+    root, alice = await sign_in("root"), await sign_in("alice")
+    model = {"name": "m", "base_url": llm.base_url, "api_key": "sk-test-123456", "model": "scripted-model"}
+    assert (await secured.client.post("/models", json=model, headers=root)).status_code == 200
+    llm.default_reply = answer_with_name
+    config = graph("solo", agent("A", ["start"], ["end"]))
+    assert (await secured.client.post("/api/graphs", json=config, headers=root)).status_code == 200
+    key = (await secured.client.post("/api/keys", json={"name": "agent"}, headers=alice)).json()["key"]
+
+    async with client(secured, headers={"Authorization": f"Bearer {key}"}) as mcp:
+        result = await mcp.call_tool("solo", {"input": "hello"})
+    conversation_id = result.structured_content["conversation_id"]
+    assert (await secured.client.get(f"/graphs/runs/{conversation_id}", headers=alice)).json()["status"] == "completed"
+    assert (await secured.client.get(f"/graphs/runs/{conversation_id}", headers=root)).status_code == 404
+
+    await secured.client.delete(f"/api/keys/{(await secured.client.get('/api/keys', headers=alice)).json()['keys'][0]['id']}", headers=alice)
+    revoked = await secured.client.post("/gateway/mcp", json={}, headers={"Authorization": f"Bearer {key}"})
+    assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]

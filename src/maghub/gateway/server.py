@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANGE_POLL_SECONDS = 2.0
+MAX_REMEMBERED_SESSIONS = 1024
 SESSION_HEADER = "mcp-session-id"
 INSTRUCTIONS = (
     "maghub's MCP gateway: each agent graph is a tool (input text in, final result out, the run's "
@@ -179,7 +180,10 @@ class Gateway:
         request = ctx.request
         session_id = request.headers.get(SESSION_HEADER) if request is not None else None
         if session_id and ctx.session.protocol_version not in _modern_versions():
-            self._sessions[session_id] = ctx.session
+            self._sessions.pop(session_id, None)
+            self._sessions[session_id] = ctx.session  # the most recently used last
+            while len(self._sessions) > MAX_REMEMBERED_SESSIONS:  # sessions left without a DELETE
+                del self._sessions[next(iter(self._sessions))]
 
     async def _watch_changes(self) -> None:
         """Publish a tools/list_changed whenever the graphs or the connected servers' tools change."""
