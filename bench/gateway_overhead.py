@@ -36,9 +36,10 @@ async def proxied_call_overhead(rounds: int, mode: str) -> None:
                 async with httpx2.AsyncClient(base_url=maghub.url, timeout=30) as http:
                     added = (await http.post("/mcp/add", json={"mcpServers": {"toolbox": server}})).json()
                     assert added["servers"]["toolbox"]["connected"], added
-                async with Client(f"{maghub.url}/gateway/mcp", mode=mode) as gateway, Client(
-                    toolbox.url, mode=mode
-                ) as direct:
+                async with (
+                    Client(f"{maghub.url}/gateway/mcp", mode=mode) as gateway,
+                    Client(toolbox.url, mode=mode) as direct,
+                ):
                     through, straight = Samples("gateway toolbox__echo"), Samples("direct SDK call_tool echo")
                     for i in range(rounds + WARMUP):
                         started = time.perf_counter()

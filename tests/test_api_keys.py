@@ -90,6 +90,7 @@ async def test_bad_requests_and_expiry(secured: RunningMaghub, sign_in: SignIn) 
 def keys_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*MAGHUB_COMMAND, "keys", *args, "--data-dir", str(data_dir)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
@@ -104,7 +105,12 @@ async def test_cli_key_opens_the_gateway_in_auth_mode(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     made = subprocess.run(
         [*MAGHUB_COMMAND, "users", "create", "bot", "--data-dir", str(data_dir)],
-        input="bot-password-123\n", capture_output=True, text=True, timeout=60, env=env_without_maghub_settings(),
+        input="bot-password-123\n",
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env_without_maghub_settings(),
     )
     assert made.returncode == 0, made.stderr
     created = keys_cli(data_dir, "create", "agent", "--user", "bot", "--expires-in-days", "30")

@@ -21,7 +21,11 @@ pytestmark = pytest.mark.anyio
 
 
 def server_command(module: str, marker: str) -> dict[str, Any]:
-    return {"command": sys.executable, "args": ["-m", f"maghub.testing.mcp_servers.{module}"], "env": {MARKER_VARIABLE: marker}}
+    return {
+        "command": sys.executable,
+        "args": ["-m", f"maghub.testing.mcp_servers.{module}"],
+        "env": {MARKER_VARIABLE: marker},
+    }
 
 
 @pytest.fixture
@@ -29,7 +33,9 @@ async def hub(marker: str, maghub: RunningMaghub, llm: ScriptedLLM) -> AsyncIter
     model = {"name": "m", "base_url": llm.base_url, "api_key": "sk-test-123456", "model": "scripted-model"}
     assert (await maghub.client.post("/models", json=model)).status_code == 200
     llm.default_reply = answer_with_name
-    graph_config = graph("two steps", agent("A", ["start"], ["B"]), agent("B", ["A"], ["end"]), description="Two agents in a row.")
+    graph_config = graph(
+        "two steps", agent("A", ["start"], ["B"]), agent("B", ["A"], ["end"]), description="Two agents in a row."
+    )
     assert (await maghub.client.post("/api/graphs", json=graph_config)).status_code == 200
     servers = {"toolbox": server_command("toolbox", marker), "media": server_command("media", marker)}
     assert (await maghub.client.post("/mcp/add", json={"mcpServers": servers})).status_code == 200
@@ -37,7 +43,9 @@ async def hub(marker: str, maghub: RunningMaghub, llm: ScriptedLLM) -> AsyncIter
     yield maghub
 
 
-def client(hub: RunningMaghub, path: str = "/gateway/mcp", *, mode: str = "auto", headers: dict[str, str] | None = None):
+def client(
+    hub: RunningMaghub, path: str = "/gateway/mcp", *, mode: str = "auto", headers: dict[str, str] | None = None
+):
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
@@ -66,7 +74,12 @@ async def test_graph_tool_runs_the_graph_and_reports_progress(hub: RunningMaghub
     assert result.content[0].text == "out-B"
     structured = result.structured_content
     assert structured["status"] == "completed" and structured["execution_chain"] == [["start", "A"], ["B"]]
-    assert [message for _, message in progress] == ["node A started", "node A finished", "node B started", "node B finished"]
+    assert [message for _, message in progress] == [
+        "node A started",
+        "node A finished",
+        "node B started",
+        "node B finished",
+    ]
     assert [value for value, _ in progress] == [1, 2, 3, 4]
     # The same run as POST /graphs/execute makes: stored, owned, in the run history.
     view = (await hub.client.get(f"/graphs/runs/{structured['conversation_id']}")).json()
@@ -176,7 +189,11 @@ async def test_cancelling_the_call_cancels_the_run(hub: RunningMaghub, llm: Scri
         while True:
             runs = [c for c in (await hub.client.get("/api/chat/conversations")).json()["conversations"]]
             if runs:
-                view = (await hub.client.get(f"/graphs/runs/{runs[0]['_id'] if '_id' in runs[0] else runs[0]['conversation_id']}")).json()
+                view = (
+                    await hub.client.get(
+                        f"/graphs/runs/{runs[0]['_id'] if '_id' in runs[0] else runs[0]['conversation_id']}"
+                    )
+                ).json()
                 if view["status"] == "cancelled":
                     break
             await anyio.sleep(0.1)
@@ -194,7 +211,9 @@ async def test_tool_list_changes_are_announced(hub: RunningMaghub) -> None:
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
-    async with Client(streamable_http_client(f"{hub.url}/gateway/mcp"), mode="legacy", message_handler=on_message) as mcp:
+    async with Client(
+        streamable_http_client(f"{hub.url}/gateway/mcp"), mode="legacy", message_handler=on_message
+    ) as mcp:
         await mcp.list_tools()
         config = graph("another", agent("A", ["start"], ["end"]))
         assert (await hub.client.post("/api/graphs", json=config)).status_code == 200
@@ -277,6 +296,8 @@ async def test_auth_mode_runs_belong_to_the_key_owner(secured: RunningMaghub, si
     assert (await secured.client.get(f"/graphs/runs/{conversation_id}", headers=alice)).json()["status"] == "completed"
     assert (await secured.client.get(f"/graphs/runs/{conversation_id}", headers=root)).status_code == 404
 
-    await secured.client.delete(f"/api/keys/{(await secured.client.get('/api/keys', headers=alice)).json()['keys'][0]['id']}", headers=alice)
+    await secured.client.delete(
+        f"/api/keys/{(await secured.client.get('/api/keys', headers=alice)).json()['keys'][0]['id']}", headers=alice
+    )
     revoked = await secured.client.post("/gateway/mcp", json={}, headers={"Authorization": f"Bearer {key}"})
     assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]

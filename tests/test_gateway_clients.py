@@ -52,11 +52,18 @@ def mcp1_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     if uv is None:
         pytest.skip("uv is not available to build a throwaway venv with mcp<2")
     venv = tmp_path_factory.mktemp("mcp1") / "venv"
-    made = subprocess.run([uv, "venv", "-q", str(venv)], capture_output=True, text=True, timeout=120)
-    installed = made.returncode == 0 and subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "mcp<2"],
-        capture_output=True, text=True, timeout=300,
-    ).returncode == 0
+    made = subprocess.run([uv, "venv", "-q", str(venv)], check=False, capture_output=True, text=True, timeout=120)
+    installed = (
+        made.returncode == 0
+        and subprocess.run(
+            [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "mcp<2"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ).returncode
+        == 0
+    )
     if not installed:
         pytest.skip("could not install mcp<2 from the package registry")
     return str(venv / "bin" / "python")
@@ -64,9 +71,19 @@ def mcp1_python(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_sdk_1x_client_lists_and_calls(demo: MaghubProcess, mcp1_python: str) -> None:
     ran = subprocess.run(
-        [mcp1_python, str(HERE / "mcp1_client.py"), f"{demo.url}/gateway/mcp",
-         "greeter", json.dumps({"input": "hi there"}), "toolbox__add", json.dumps({"a": 2, "b": 40})],
-        capture_output=True, text=True, timeout=120,
+        [
+            mcp1_python,
+            str(HERE / "mcp1_client.py"),
+            f"{demo.url}/gateway/mcp",
+            "greeter",
+            json.dumps({"input": "hi there"}),
+            "toolbox__add",
+            json.dumps({"a": 2, "b": 40}),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert ran.returncode == 0, ran.stderr
     report = json.loads(ran.stdout)
@@ -81,7 +98,10 @@ def test_sdk_1x_client_lists_and_calls(demo: MaghubProcess, mcp1_python: str) ->
 def _inspector(demo: MaghubProcess, *args: str) -> dict:
     ran = subprocess.run(
         ["npx", "-y", INSPECTOR, "--cli", f"{demo.url}/gateway/mcp", "--transport", "http", *args],
-        capture_output=True, text=True, timeout=300,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert ran.returncode == 0, ran.stderr + ran.stdout
     return json.loads(ran.stdout)

@@ -71,7 +71,9 @@ class ApiKeyService:
             if expires_at.tzinfo is None:
                 expires_at = expires_at.replace(tzinfo=UTC)
             if expires_at <= utcnow():
-                raise InvalidInputError("expires_at is in the past: give a future time, or none for a key that does not expire.")
+                raise InvalidInputError(
+                    "expires_at is in the past: give a future time, or none for a key that does not expire."
+                )
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         async with self._db.write() as session:
             user = await UserRepository(session).get(username)

@@ -76,8 +76,11 @@ def create(
     stored, key = _with_database(data_dir, database_url, work)
     out.print(key, highlight=False)
     until = f", expires {stored.public_view()['expires_at']}" if stored.expires_at else ""
-    typer.echo(f"Created API key '{stored.name}' (id {stored.id}) of user '{user}'{until}. "
-               "Copy it now: it is not shown again.", err=True)
+    typer.echo(
+        f"Created API key '{stored.name}' (id {stored.id}) of user '{user}'{until}. "
+        "Copy it now: it is not shown again.",
+        err=True,
+    )
 
 
 @app.command("list")

@@ -4,7 +4,7 @@ owned, in the run history, cancellable), reported as per-node progress and a too
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from maghub.errors import InvalidInputError
@@ -29,7 +29,9 @@ class GraphCall:
         arguments = arguments or {}
         unknown = sorted(set(arguments) - _KNOWN_ARGUMENTS)
         if unknown:
-            raise InvalidInputError(f"Unknown arguments {unknown}: a graph tool takes input, conversation_id, background.")
+            raise InvalidInputError(
+                f"Unknown arguments {unknown}: a graph tool takes input, conversation_id, background."
+            )
         text = arguments.get("input")
         if not isinstance(text, str) or not text.strip():
             raise InvalidInputError("`input` must be a non-empty string: what the graph should work on.")
@@ -64,12 +66,6 @@ class GraphOutcome:
         return f"The run {self.finished.status}{reason} (conversation_id {self.conversation_id})."
 
 
-@dataclass
-class _ProgressCount:
-    steps: int = 0
-    seen: set[str] = field(default_factory=set)
-
-
 async def run_graph(
     runs: RunManager, graph_name: str, call: GraphCall, user_id: str, progress: Progress
 ) -> GraphOutcome:
@@ -80,13 +76,13 @@ async def run_graph(
     )
     finished: RunFinished | None = None
     try:
-        count = _ProgressCount()
+        steps = 0  # progress must grow with each notification: one step per node start and end
         async for event in live.events():
             if isinstance(event, RunFinished):
                 finished = event
             elif isinstance(event, (NodeStarted, NodeFinished, NodeFailed)):
-                count.steps += 1
-                await progress(count.steps, _describe(event))
+                steps += 1
+                await progress(steps, _describe(event))
     finally:
         if finished is None:
             _leave(live)

@@ -30,7 +30,10 @@ class Passthrough:
         self._manager = manager
 
     async def _each(
-        self, part: GatewayPart, wants: Callable[[types.ServerCapabilities], Any], ask: Callable[[LiveSession], Awaitable[T]]
+        self,
+        part: GatewayPart,
+        wants: Callable[[types.ServerCapabilities], Any],
+        ask: Callable[[LiveSession], Awaitable[T]],
     ) -> list[tuple[str, T]]:
         """``ask`` every connected server of ``part`` whose capabilities ``wants``; one that fails is
         left out of the answer (and logged), not allowed to fail the whole list."""
@@ -96,7 +99,9 @@ class Passthrough:
     async def get_prompt(self, part: GatewayPart, name: str, arguments: dict[str, str] | None) -> types.GetPromptResult:
         route = split_namespaced(self._manager, part, name)
         if route is None:
-            raise MCPError(types.INVALID_PARAMS, f"Unknown prompt {name!r}: prompts/list names the prompts (server__prompt).")
+            raise MCPError(
+                types.INVALID_PARAMS, f"Unknown prompt {name!r}: prompts/list names the prompts (server__prompt)."
+            )
         server, prompt = route
         live = self._manager.live_session(server)
         try:

@@ -22,6 +22,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import Receive, Scope, Send
 
 from maghub import __version__
@@ -49,7 +50,9 @@ INSTRUCTIONS = (
 
 
 class _GatewayServer(Server[Any]):
-    def create_initialization_options(self, notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any) -> Any:
+    def create_initialization_options(
+        self, notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
         # Handshake-era clients learn of list changes only if the capability says so.
         options = notification_options or NotificationOptions(tools_changed=True)
         return super().create_initialization_options(options, *args, **kwargs)
@@ -179,7 +182,7 @@ class Gateway:
         """Keep a handshake-era session to notify; 2026-07-28 clients listen with subscriptions/listen."""
         request = ctx.request
         session_id = request.headers.get(SESSION_HEADER) if request is not None else None
-        if session_id and ctx.session.protocol_version not in _modern_versions():
+        if session_id and ctx.session.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             self._sessions.pop(session_id, None)
             self._sessions[session_id] = ctx.session  # the most recently used last
             while len(self._sessions) > MAX_REMEMBERED_SESSIONS:  # sessions left without a DELETE
@@ -206,9 +209,10 @@ class Gateway:
     async def _fingerprint(self) -> tuple[Any, ...]:
         manager = self._runtime.mcp.manager
         graphs = tuple((g.name, g.version) for g in await self._read_graphs())
-        tools = tuple((s.server, s.name, repr(s.raw)) for s in manager.tools(
-            [name for name, status in manager.status().items() if status.connected]
-        ))
+        tools = tuple(
+            (s.server, s.name, repr(s.raw))
+            for s in manager.tools([name for name, status in manager.status().items() if status.connected])
+        )
         return graphs, tools
 
     async def announce_tools_changed(self) -> None:
@@ -226,12 +230,6 @@ def _caller(ctx: ServerRequestContext[Any]) -> GatewayCaller:
     if not isinstance(caller, GatewayCaller):
         raise MCPError(types.INTERNAL_ERROR, "The gateway was reached without maghub's HTTP layer.")
     return caller
-
-
-def _modern_versions() -> frozenset[str]:
-    from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
-    return frozenset(MODERN_PROTOCOL_VERSIONS)
 
 
 async def _mcp_errors(awaitable: Any) -> Any:

@@ -17,7 +17,9 @@ KeyId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="The i
 
 class NewKey(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="What uses the key, e.g. 'claude-desktop'.")
-    expires_at: datetime | None = Field(None, description="When it stops working (ISO 8601; UTC without a zone); none: never.")
+    expires_at: datetime | None = Field(
+        None, description="When it stops working (ISO 8601; UTC without a zone); none: never."
+    )
 
 
 @router.post("", summary="Create an API key of the signed-in user (the key is shown in this response only)")

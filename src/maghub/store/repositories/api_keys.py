@@ -25,8 +25,10 @@ class ApiKeyRepository:
         return await self._session.get(ApiKeyRow, key_id)
 
     async def with_user(self, key_hash: str) -> tuple[ApiKeyRow, UserRow] | None:
-        query = select(ApiKeyRow, UserRow).join(UserRow, UserRow.id == ApiKeyRow.user_id).where(
-            ApiKeyRow.key_hash == key_hash
+        query = (
+            select(ApiKeyRow, UserRow)
+            .join(UserRow, UserRow.id == ApiKeyRow.user_id)
+            .where(ApiKeyRow.key_hash == key_hash)
         )
         found = (await self._session.execute(query)).first()
         return (found[0], found[1]) if found else None
