@@ -221,6 +221,13 @@ async def test_tool_list_changes_are_announced(hub: RunningMaghub) -> None:
             await changed.wait()
         assert "another" in {tool.name for tool in (await mcp.list_tools(cache_mode="bypass")).tools}
 
+        # A connected server's tools changing is announced too.
+        changed = anyio.Event()
+        assert not (await mcp.call_tool("toolbox__add_tool", {"name": "fresh"})).is_error
+        with anyio.fail_after(15):
+            await changed.wait()
+        assert "toolbox__fresh" in {tool.name for tool in (await mcp.list_tools(cache_mode="bypass")).tools}
+
 
 async def test_auth_mode_needs_a_bearer_token(secured: RunningMaghub, sign_in: Any) -> None:
     response = await secured.client.post("/gateway/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
