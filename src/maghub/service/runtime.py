@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+from maghub.auth.api_keys import ApiKeyService
 from maghub.auth.tokens import TokenService, load_or_create_jwt_secret
 from maghub.auth.users import UserService
 from maghub.chat.conversations import ConversationService
@@ -55,6 +56,7 @@ class Runtime:
     mcp: MCPRegistry
     ai_tools: AIToolRegistry
     users: UserService
+    api_keys: ApiKeyService
     activity: ActivityTracker
     shutdown: ShutdownController
     chat: ChatService
@@ -121,6 +123,7 @@ class Runtime:
             mcp=mcp,
             ai_tools=ai_tools,
             users=UserService(database, tokens),
+            api_keys=ApiKeyService(database),
             activity=activity,
             shutdown=ShutdownController(activity, request_exit or _signal_own_process),
             chat=chat,

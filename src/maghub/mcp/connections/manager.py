@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import anyio.abc
@@ -30,6 +30,9 @@ from maghub.mcp.connections.probe import ProbeResult, probe_server
 from maghub.mcp.results import ToolCallResult
 from maghub.mcp.connections.status import ConnectionState, ServerStatus
 from maghub.mcp.tools import OpenAITools, ToolSpec, build_openai_tools
+
+if TYPE_CHECKING:
+    from maghub.mcp.connections.live import LiveSession
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +202,15 @@ class MCPManager:
         if connection.state == ConnectionState.CONNECTED and not await connection.offers_tool(tool):
             raise ToolNotFoundError(server, tool, [spec.name for spec in connection.tools])
         return await connection.call_tool(tool, arguments, timeout or connection.config.timeout)
+
+    def live_session(self, server: str) -> LiveSession:
+        """The connected session of ``server`` for requests other than tool calls (the gateway passes
+        resources and prompts through it). Raises UnknownServerError, ServerDisabledError or
+        ServerNotConnectedError."""
+        connection = self._connection(server)
+        if not connection.config.enabled:
+            raise ServerDisabledError(server)
+        return connection.live_session()
 
     async def probe(self, config: ServerConfig) -> ProbeResult:
         """Try ``config`` once without registering it (for "test" endpoints)."""
