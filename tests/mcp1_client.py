@@ -16,7 +16,7 @@ async def main(url: str, calls: list[str]) -> None:
         report["protocol_version"] = init.protocolVersion
         report["tools"] = [tool.name for tool in (await session.list_tools()).tools]
         report["calls"] = []
-        for name, arguments in zip(calls[::2], calls[1::2]):
+        for name, arguments in zip(calls[::2], calls[1::2], strict=False):
             result = await session.call_tool(name, json.loads(arguments))
             report["calls"].append(result.model_dump(mode="json", by_alias=True, exclude_none=True))
     print(json.dumps(report))

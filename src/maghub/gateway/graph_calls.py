@@ -10,6 +10,7 @@ from typing import Any
 from maghub.errors import InvalidInputError
 from maghub.graphs.running.events import NodeFailed, NodeFinished, NodeStarted, RunFinished
 from maghub.graphs.running.runs import ExecuteRequest, LiveRun, RunManager
+from maghub.graphs.running.state import RunStatus
 
 Progress = Callable[[float, str], Awaitable[None]]
 """``(progress, message)``: sent as an MCP progress notification when the client asked for them."""
@@ -87,7 +88,7 @@ async def run_graph(
         if finished is None:
             _leave(live)
     if finished is None:  # the event stream ended without a verdict: the manager was shut down
-        finished = RunFinished("interrupted", "", live.turn.chain(), "maghub shut down during the run")
+        finished = RunFinished(RunStatus.INTERRUPTED, "", live.turn.chain(), "maghub shut down during the run")
     return GraphOutcome(live.conversation_id, finished)
 
 
@@ -95,7 +96,7 @@ def _leave(live: LiveRun) -> None:
     if live.background:
         live.stop_listening()
     else:
-        live.stop("cancelled", "the MCP client cancelled the call or disconnected")
+        live.stop(RunStatus.CANCELLED, "the MCP client cancelled the call or disconnected")
 
 
 def _describe(event: NodeStarted | NodeFinished | NodeFailed) -> str:
