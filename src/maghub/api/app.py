@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from maghub import __version__
+from maghub.api.console_site import mount_console
 from maghub.api.errors import install_error_handlers
 from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, TrustedRequestGuard
 from maghub.api.routes import auth, chat, generation, graph_runs, graphs, hub, mcp, models, system
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
         app.include_router(system.health_router, prefix=prefix)
     app.include_router(auth.router)
     app.include_router(hub.router)
+    mount_console(app)
     if settings.demo:
         from maghub.api.demo import mount_demo_llm
 
