@@ -99,7 +99,14 @@ class Watched:
         self.base = base
         self.problems: list[str] = []
         self.allowed: list[Callable[[str], bool]] = []
-        page.on("console", lambda m: m.type == "error" and self._note(f"console error: {m.text}"))
+        # Chromium also logs every failed request as "Failed to load resource" (without its URL): those
+        # are checked, with their URL, by the request handlers below.
+        page.on(
+            "console",
+            lambda m: m.type == "error"
+            and not m.text.startswith("Failed to load resource")
+            and self._note(f"console error: {m.text}"),
+        )
         page.on("pageerror", lambda e: self._note(f"page error: {e}"))
         page.on("requestfailed", lambda r: self._note(f"request failed: {r.method} {r.url} {r.failure}"))
         page.on("response", lambda r: r.status >= 400 and self._note(f"HTTP {r.status}: {r.request.method} {r.url}"))
@@ -287,7 +294,8 @@ async def test_the_graph_editor_shows_problems_on_nodes_and_fields_and_undoes(
     watched.allow(r"HTTP 400: POST .*/api/graphs$")
     await watched.goto("/ui/graphs/new")
     await page.get_by_test_id("graph-name").fill("a.b")
-    await page.get_by_text("A graph needs a name without").wait_for()
+    await page.get_by_test_id("graph-problems").get_by_text("A graph needs a name without").wait_for()
+    await page.locator(".field.invalid [data-testid=graph-name]").wait_for()
     await page.get_by_test_id("graph-name").fill("lonely")
     await page.get_by_test_id("add-node").click()
     await page.get_by_test_id("node-model").select_option("")
@@ -298,7 +306,7 @@ async def test_the_graph_editor_shows_problems_on_nodes_and_fields_and_undoes(
     # the server's problems (here: the start and end rules, which the form also names) block saving
     await page.get_by_test_id("save").click()
     await page.get_by_text("Fix the problems marked on the nodes and fields first.").wait_for()
-    await page.get_by_text("No node reads the input").wait_for()
+    await page.get_by_test_id("graph-problems").get_by_text("No node reads the input").wait_for()
     await page.get_by_role("button", name="Undo").click()  # the node is gone again
     await expect(page.locator(".react-flow__node-agent")).to_have_count(0)
     await page.get_by_role("button", name="Redo").click()
@@ -368,7 +376,8 @@ async def test_models_page_adds_edits_and_deletes_with_masked_keys_and_field_err
     page = watched.page
     watched.allow(r"HTTP 400: POST .*/api/models$")
     await watched.goto("/ui/models")
-    await page.get_by_role("cell", name="demo", exact=True).wait_for()
+    names = page.locator("tbody td:first-child")
+    await names.get_by_text("demo", exact=True).wait_for()
     await page.get_by_role("button", name="Add model").click()
     form = page.get_by_test_id("model-form")
     await form.get_by_role("button", name="Save").click()  # checked before sending
@@ -381,7 +390,7 @@ async def test_models_page_adds_edits_and_deletes_with_masked_keys_and_field_err
     await form.locator(".field.invalid input[name=name]").wait_for()
     await form.locator("input[name=name]").fill("other")
     await form.get_by_role("button", name="Save").click()
-    await page.get_by_role("cell", name="other", exact=True).wait_for()
+    await names.get_by_text("other", exact=True).wait_for()
     assert "sk-console-secret-123456" not in await page.content()  # keys are shown masked
     await page.get_by_role("row", name=re.compile("other")).get_by_role("button", name="Edit").click()
     await form.locator("input[name=temperature]").fill("0.3")
@@ -391,7 +400,7 @@ async def test_models_page_adds_edits_and_deletes_with_masked_keys_and_field_err
     await watched.shot("models")
     page.on("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("row", name=re.compile("other")).get_by_role("button", name="Delete").click()
-    await page.get_by_role("cell", name="other", exact=True).wait_for(state="detached")
+    await names.get_by_text("other", exact=True).wait_for(state="detached")
 
 
 @needs_chromium

@@ -265,6 +265,11 @@ export default function GraphEditorPage() {
         </button>
       </div>
       <ErrorText error={error} />
+      {problems.some((p) => p.node === null) && (
+        <ul className="problems" data-testid="graph-problems">
+          {problems.filter((p) => p.node === null).map((p) => <li key={p.field + p.message}>{p.message}</li>)}
+        </ul>
+      )}
       <div className="editor-body">
         <div className="canvas" data-testid="canvas">
           <ReactFlow
@@ -329,11 +334,6 @@ function GraphProperties({ graph, problemsOf, onChange }: { graph: Graph; proble
         <textarea value={graph.end_template ?? ""} onChange={(e) => onChange({ end_template: e.target.value })} placeholder="{writer}" />
       </Field>
       {graph.version !== undefined && <p className="muted">{t("editor.version", { version: graph.version })}</p>}
-      {(problemsOf("input_nodes") || problemsOf("output_nodes")) && (
-        <ul className="problems">
-          {[problemsOf("input_nodes"), problemsOf("output_nodes")].filter(Boolean).map((p) => <li key={p}>{p}</li>)}
-        </ul>
-      )}
       <p className="muted">{t("editor.hint")}</p>
     </div>
   );
