@@ -517,3 +517,66 @@ def test_the_wheel_carries_the_built_console(tmp_path: Path) -> None:
         if path.is_file()
     }
     assert built and shipped == built
+
+
+@needs_chromium
+async def test_conversations_page_searches_renames_tags_favourites_trashes_restores_and_deletes(
+    demo: RunningMaghub, open_page: Any
+) -> None:
+    for conversation_id, question in (("c-tides", "How do tides work?"), ("c-bread", "How to bake bread?")):
+        body = {"user_prompt": question, "model_name": "demo", "conversation_id": conversation_id, "stream": False}
+        assert (await demo.client.post("/api/chat/completions", json=body)).status_code == 200
+    watched = await open_page(demo)
+    page = watched.page
+    await watched.goto("/ui/conversations")
+    listed = page.get_by_test_id("conversations")
+    await listed.get_by_text("How to bake bread?").wait_for()
+    await page.get_by_label("Search titles and tags").fill("tides")
+    await expect(listed.locator("li")).to_have_count(1)
+    await listed.get_by_text("How do tides work?").click()
+    detail = page.get_by_test_id("conversation-detail")
+    await detail.get_by_text("You said: How do tides work?").wait_for()
+    # bad input is refused before sending, next to the field
+    await page.get_by_test_id("conversation-tags").fill("demo, " + "x" * 21)
+    await detail.get_by_text("Each tag at most 20 characters.").wait_for()
+    await page.get_by_test_id("conversation-title").fill("Tides")
+    await detail.get_by_role("button", name="Save").first.click()
+    await listed.get_by_text("Tides", exact=True).wait_for()
+    await page.get_by_test_id("conversation-tags").fill("demo, sea")
+    await detail.get_by_role("button", name="Save").nth(1).click()
+    await listed.get_by_text("sea").wait_for()
+    await detail.get_by_role("button", name="Compact history").click()
+    await detail.get_by_role("status").wait_for()
+    await detail.get_by_role("button", name="☆ Favourite").click()
+    await listed.get_by_text("★ Tides").wait_for()
+    await page.get_by_role("tab", name="Favourite").click()
+    await expect(listed.locator("li")).to_have_count(1)
+    await watched.shot("conversations")
+    await listed.get_by_text("Tides").click()
+    await detail.get_by_role("button", name="Move to trash").click()
+    await page.get_by_role("tab", name="Trash").click()
+    await listed.get_by_text("Tides").click()
+    await detail.get_by_role("button", name="Restore").click()
+    await listed.get_by_text("Tides").wait_for(state="detached")
+    await page.get_by_role("tab", name="All").click()
+    await listed.get_by_text("Tides").click()
+    await detail.get_by_role("button", name="Move to trash").click()
+    await page.get_by_role("tab", name="Trash").click()
+    await listed.get_by_text("Tides").click()
+    page.on("dialog", lambda dialog: dialog.accept())
+    await detail.get_by_role("button", name="Delete forever").click()
+    await listed.get_by_text("Tides").wait_for(state="detached")
+    assert (await demo.client.get("/api/chat/conversations/c-tides")).status_code == 404
+    # another conversation continues in the chat, with its history shown
+    await page.get_by_role("tab", name="All").click()
+    await page.get_by_label("Search titles and tags").fill("")
+    await listed.get_by_text("How to bake bread?").click()
+    await detail.get_by_role("link", name="Continue in chat").click()
+    await page.get_by_test_id("message-assistant").get_by_text("You said: How to bake bread?").wait_for()
+    box = page.get_by_placeholder("Message (Enter sends, Shift+Enter adds a line)")
+    await box.fill("and rye?")
+    await box.press("Enter")
+    await page.get_by_test_id("message-assistant").nth(1).get_by_text("You said: and rye?").wait_for()
+    await page.get_by_role("button", name="Send").wait_for()
+    detail_json = (await demo.client.get("/api/chat/conversations/c-bread")).json()
+    assert detail_json["round_count"] == 2

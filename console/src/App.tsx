@@ -3,6 +3,7 @@ import { Navigate, NavLink, Route, Routes, useNavigate } from "react-router-dom"
 import { getToken, onConnectionChange, setOnline, setToken } from "./api";
 import { useI18n, type Lang } from "./i18n";
 import { ChatPage } from "./pages/Chat";
+import { ConversationsPage } from "./pages/Conversations";
 import { GraphListPage } from "./pages/GraphList";
 import { LoginPage } from "./pages/Login";
 import { McpPage } from "./pages/Mcp";
@@ -67,6 +68,7 @@ export function App() {
 
   const links: [string, Parameters<typeof t>[0]][] = [
     ["/chat", "nav.chat"],
+    ["/conversations", "nav.conversations"],
     ["/graphs", "nav.graphs"],
     ["/models", "nav.models"],
     ["/mcp", "nav.mcp"],
@@ -95,6 +97,7 @@ export function App() {
           <Routes>
             <Route path="/" element={<Navigate to="/chat" replace />} />
             <Route path="/chat" element={<ChatPage />} />
+            <Route path="/conversations" element={<ConversationsPage />} />
             <Route path="/graphs" element={<GraphListPage />} />
             <Route path="/graphs/new" element={<GraphEditorPage />} />
             <Route path="/graphs/:name" element={<GraphEditorPage />} />

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from "react";
-import { get, stream } from "../api";
+import { useSearchParams } from "react-router-dom";
+import { enc, get, stream } from "../api";
 import { ErrorText, Markdown, newId, useLoad } from "../components";
 import { useI18n } from "../i18n";
 
@@ -49,6 +50,26 @@ export function applyChatEvent(message: Message, event: Record<string, unknown>)
   return { ...message, parts };
 }
 
+interface StoredMessage { role: string; content?: string | null; tool_calls?: { id: string; function: { name: string; arguments: string } }[]; tool_call_id?: string }
+
+/** A stored conversation (GET /chat/conversations/{id}) as the chat shows it. */
+export function messagesOf(rounds: { messages: StoredMessage[] }[]): Message[] {
+  const list: Message[] = [];
+  for (const stored of rounds.flatMap((r) => r.messages)) {
+    const last = list[list.length - 1];
+    if (stored.role === "user") list.push({ role: "user", parts: [{ kind: "text", text: stored.content ?? "" }] });
+    else if (stored.role === "assistant") {
+      const target = last?.role === "assistant" ? last : (list.push({ role: "assistant", parts: [] }), list[list.length - 1]);
+      if (stored.content) target.parts.push({ kind: "text", text: stored.content });
+      for (const call of stored.tool_calls ?? []) target.parts.push({ kind: "tool", key: call.id, id: call.id, name: call.function.name, args: call.function.arguments });
+    } else if (stored.role === "tool" && last?.role === "assistant") {
+      const part = last.parts.find((p) => p.kind === "tool" && p.id === stored.tool_call_id) as ToolPart | undefined;
+      if (part) part.result = stored.content ?? "";
+    }
+  }
+  return list;
+}
+
 function ToolCall({ part }: { part: ToolPart }) {
   const { t } = useI18n();
   return (
@@ -81,6 +102,16 @@ export function ChatPage() {
   const [error, setError] = useState<unknown>(null);
   const abort = useRef<AbortController | null>(null);
   const bottom = useRef<HTMLDivElement>(null);
+  const [params] = useSearchParams();
+  const continued = params.get("conversation");
+
+  useEffect(() => {
+    if (!continued) return;
+    get<{ rounds: { messages: StoredMessage[] }[] }>(`/chat/conversations/${enc(continued)}`).then((detail) => {
+      setConversationId(continued);
+      setMessages(messagesOf(detail.rounds));
+    }, setError);
+  }, [continued]);
 
   useEffect(() => {
     if (models.data?.length === 1 && !model) setModel(models.data[0].name);
