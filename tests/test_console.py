@@ -283,13 +283,13 @@ async def test_a_new_user_chats_builds_a_parallel_graph_runs_it_and_switches_to_
     facts_box = await page.get_by_test_id("bar-facts").bounding_box()
     views_box = await page.get_by_test_id("bar-views").bounding_box()
     assert facts_box["x"] < views_box["x"] + views_box["width"] and views_box["x"] < facts_box["x"] + facts_box["width"]
-    await page.get_by_test_id("run-node-facts").click()
+    await page.get_by_test_id("timeline").get_by_text("facts").click()
     await page.get_by_test_id("node-detail").get_by_text("You said: solar power").wait_for()
     await watched.shot("run")
 
     # 5. switch the language to 中文; the choice is remembered
     await page.get_by_test_id("lang").select_option("zh")
-    await page.get_by_role("link", name="对话").wait_for()
+    await page.get_by_role("link", name="对话", exact=True).wait_for()
     await page.get_by_role("heading", name="运行 parallel").wait_for()
     await page.reload()
     await page.get_by_role("link", name="模型").wait_for()
@@ -580,3 +580,62 @@ async def test_conversations_page_searches_renames_tags_favourites_trashes_resto
     await page.get_by_role("button", name="Send").wait_for()
     detail_json = (await demo.client.get("/api/chat/conversations/c-bread")).json()
     assert detail_json["round_count"] == 2
+
+
+async def save_parallel_graph(server: RunningMaghub, name: str = "parallel") -> None:
+    nodes = [
+        {"name": "facts", "model_name": "demo", "input_nodes": ["start"], "output_nodes": ["writer"]},
+        {"name": "views", "model_name": "demo", "input_nodes": ["start"], "output_nodes": ["writer"]},
+        {"name": "writer", "model_name": "demo", "input_nodes": ["facts", "views"], "output_nodes": ["end"]},
+    ]
+    saved = await server.client.post("/api/graphs", json={"name": name, "nodes": nodes})
+    assert saved.status_code == 200, saved.text
+
+
+@needs_chromium
+async def test_a_run_is_cancelled_and_resumed_from_the_run_view(demo: RunningMaghub, open_page: Any) -> None:
+    await save_parallel_graph(demo)
+    # the first two answers (facts and views) come slowly, so there is time to cancel
+    slow = {"last_user_contains": "slowly", "times": 2, "reply": {"content": "w " * 200, "chunk_delay": 0.05}}
+    assert (await demo.client.post("/demo/llm/_scripted/rules", json=slow)).status_code < 300
+    watched = await open_page(demo)
+    page = watched.page
+    await watched.goto("/ui/graphs/parallel/run")
+    await page.get_by_test_id("run-input").fill("answer slowly")
+    await page.get_by_test_id("start-run").click()
+    await expect(page.get_by_test_id("run-node-facts")).to_have_attribute("data-state", "running")
+    await expect(page.get_by_test_id("run-node-views")).to_have_attribute("data-state", "running")
+    await watched.shot("run-running")
+    await page.get_by_test_id("cancel").click()
+    await page.get_by_test_id("resume").wait_for()
+    await expect(page.get_by_test_id("final-result")).to_have_count(0)
+    await expect(page.get_by_test_id("run-node-writer")).not_to_have_attribute("data-state", "done")
+    await page.get_by_test_id("resume").click()
+    await page.get_by_test_id("final-result").get_by_text("You said:").first.wait_for()
+    await expect(page.get_by_test_id("run-node-writer")).to_have_attribute("data-state", "done")
+    await page.get_by_test_id("run-history").get_by_text("parallel: answer slowly").first.wait_for()
+
+
+@needs_chromium
+async def test_a_graph_is_designed_with_the_demo_model_and_saved(demo: RunningMaghub, open_page: Any) -> None:
+    watched = await open_page(demo)
+    page = watched.page
+    await watched.goto("/ui/generate")
+    box = page.get_by_label("Your requirement (Enter sends)")
+    await box.fill("Explain a topic in two steps")
+    await box.press("Enter")
+    await page.get_by_test_id("generation").get_by_text("<graph_name>").wait_for()
+    await page.get_by_role("button", name="Send").wait_for()
+    await page.get_by_test_id("finish").click()
+    outcome = page.get_by_test_id("generation-outcome")
+    await outcome.wait_for()
+    if await outcome.get_by_role("link", name="Open the graph").count() == 0:  # the demo designs in two turns
+        await box.fill("continue")
+        await box.press("Enter")
+        await page.get_by_role("button", name="Send").wait_for()
+        await page.get_by_test_id("finish").click()
+    await outcome.get_by_role("link", name="Open the graph").wait_for()
+    await watched.shot("generate")
+    await outcome.get_by_role("link", name="Open the graph").click()
+    await expect(page.locator(".react-flow__node-agent").first).to_be_visible()
+    assert len((await demo.client.get("/api/graphs")).json()) == 1

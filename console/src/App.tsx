@@ -4,6 +4,7 @@ import { getToken, onConnectionChange, setOnline, setToken } from "./api";
 import { useI18n, type Lang } from "./i18n";
 import { ChatPage } from "./pages/Chat";
 import { ConversationsPage } from "./pages/Conversations";
+import { GeneratePage } from "./pages/Generate";
 import { GraphListPage } from "./pages/GraphList";
 import { LoginPage } from "./pages/Login";
 import { McpPage } from "./pages/Mcp";
@@ -70,6 +71,7 @@ export function App() {
     ["/chat", "nav.chat"],
     ["/conversations", "nav.conversations"],
     ["/graphs", "nav.graphs"],
+    ["/generate", "nav.generate"],
     ["/models", "nav.models"],
     ["/mcp", "nav.mcp"],
     ["/system", "nav.system"],
@@ -102,6 +104,7 @@ export function App() {
             <Route path="/graphs/new" element={<GraphEditorPage />} />
             <Route path="/graphs/:name" element={<GraphEditorPage />} />
             <Route path="/graphs/:name/run" element={<RunPage />} />
+            <Route path="/generate" element={<GeneratePage />} />
             <Route path="/models" element={<ModelsPage />} />
             <Route path="/mcp" element={<McpPage />} />
             <Route path="/system" element={<SystemPage />} />

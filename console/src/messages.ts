@@ -2,6 +2,17 @@
 // (the type says so), so a missing translation fails the build.
 
 export const en = {
+  "nav.generate": "AI design",
+  "generate.title": "Design with AI",
+  "generate.kind": "What to design",
+  "generate.graph": "A graph",
+  "generate.tool": "An MCP tool",
+  "generate.hintGraph": "Describe the agent graph you want; the model designs it over a few turns. Finish checks and saves it.",
+  "generate.hintTool": "Describe the MCP tool you want; the model writes it over a few turns. Finish installs and registers it.",
+  "generate.placeholder": "Your requirement (Enter sends)",
+  "generate.finish": "Finish and save",
+  "generate.missing": "missing: {field}",
+  "generate.openGraph": "Open the graph",
   "nav.conversations": "Conversations",
   "conversations.all": "All",
   "conversations.favorite": "Favourite",
@@ -166,6 +177,17 @@ export const en = {
 export type MessageKey = keyof typeof en;
 
 export const zh: Record<MessageKey, string> = {
+  "nav.generate": "AI 设计",
+  "generate.title": "用 AI 设计",
+  "generate.kind": "设计对象",
+  "generate.graph": "图",
+  "generate.tool": "MCP 工具",
+  "generate.hintGraph": "描述你想要的智能体图，模型会在几轮对话中设计它。点击“完成”即检查并保存。",
+  "generate.hintTool": "描述你想要的 MCP 工具，模型会在几轮对话中编写它。点击“完成”即安装并注册。",
+  "generate.placeholder": "你的需求（Enter 发送）",
+  "generate.finish": "完成并保存",
+  "generate.missing": "缺少：{field}",
+  "generate.openGraph": "打开该图",
   "nav.conversations": "历史对话",
   "conversations.all": "全部",
   "conversations.favorite": "收藏",

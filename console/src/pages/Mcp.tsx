@@ -16,7 +16,10 @@ export function McpPage() {
   const [testing, setTesting] = useState<{ server: string; tool: Tool; params: string; result?: string } | null>(null);
 
   useEffect(() => {
-    const timer = window.setInterval(() => { status.reload(); }, 3000); // live status
+    const timer = window.setInterval(() => { // live status; tools appear as servers connect
+      status.reload();
+      tools.reload();
+    }, 3000);
     return () => window.clearInterval(timer);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);

@@ -28,6 +28,8 @@ export interface RunState {
   notices: string[];
 }
 
+interface StoredRun { status: string; error: string | null; final_result: string | null; nodes: Record<string, { status: string; output?: string }> }
+
 const fresh = (): NodeRun => ({ state: "pending", output: "", tools: [], tokens: 0 });
 
 /** Fold one event of /graphs/execute (interleaved) into the run's state; `now` is when it arrived. */
@@ -175,7 +177,7 @@ export default function RunPage() {
   /** After the stream: nodes that never started are skipped (or pending if the run stopped early). */
   async function settle(conversationId: string) {
     try {
-      const status = await get<{ status: string; nodes: Record<string, { status: string }>; final_result: string | null }>(`/graphs/runs/${enc(conversationId)}`);
+      const status = await get<StoredRun>(`/graphs/runs/${enc(conversationId)}`);
       setRun((r) => {
         if (!r) return r;
         const nodes = { ...r.nodes };
@@ -187,10 +189,27 @@ export default function RunPage() {
             nodes[node.name] = { ...current, state, endedAt: current.endedAt ?? (current.startedAt ? Date.now() : undefined) };
           }
         }
-        return { ...r, nodes, finalResult: r.finalResult ?? status.final_result };
+        return { ...r, nodes, finalResult: r.finalResult ?? (status.status === "completed" ? status.final_result : null) };
       });
     } catch {
       /* the live view stays as streamed */
+    }
+  }
+
+  /** Show a stored run (from the history): node states and outputs, the result; resumable if unfinished. */
+  async function open(conversationId: string) {
+    setError(null);
+    try {
+      const stored = await get<StoredRun>(`/graphs/runs/${enc(conversationId)}`);
+      const nodes = Object.fromEntries((graph.data?.nodes ?? []).map((n) => {
+        const s = stored.nodes[n.name];
+        const state: NodeState = s?.status === "completed" ? "done" : s?.status === "failed" ? "failed" : stored.status === "completed" ? "skipped" : "pending";
+        return [n.name, { ...fresh(), state, output: s?.output ?? "" }];
+      }));
+      setRun({ conversationId, nodes, startedAt: Date.now(), finalResult: stored.status === "completed" ? stored.final_result ?? "" : null, errors: stored.error ? [stored.error] : [], notices: [] });
+      setPicked(null);
+    } catch (err) {
+      setError(err);
     }
   }
 
@@ -274,9 +293,12 @@ export default function RunPage() {
           ) : (
             <div>
               <h2>{t("run.history")}</h2>
-              <ul className="plain">
+              <ul className="plain" data-testid="run-history">
                 {runs.slice(0, 20).map((c) => (
-                  <li key={c.conversation_id}><span title={c.conversation_id}>{c.title}</span> <span className="muted">{new Date(c.created_at).toLocaleString()}</span></li>
+                  <li key={c.conversation_id}>
+                    <button className="link" title={c.conversation_id} disabled={busy} onClick={() => void open(c.conversation_id)}>{c.title}</button>{" "}
+                    <span className="muted">{new Date(c.created_at).toLocaleString()}</span>
+                  </li>
                 ))}
                 {runs.length === 0 && <li className="muted">{t("run.noHistory")}</li>}
               </ul>
