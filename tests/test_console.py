@@ -271,6 +271,7 @@ async def test_a_new_user_chats_builds_a_parallel_graph_runs_it_and_switches_to_
     # 4. the two parallel nodes run at the same time; read the final result
     final = page.get_by_test_id("final-result")
     await final.get_by_text("You said: solar power").first.wait_for()
+    await expect(page.get_by_test_id("start-run")).to_be_enabled()  # the stream has ended
     for name in ("facts", "views", "writer"):
         await expect(page.get_by_test_id(f"run-node-{name}")).to_have_attribute("data-state", "done")
     bars = {}
@@ -639,3 +640,34 @@ async def test_a_graph_is_designed_with_the_demo_model_and_saved(demo: RunningMa
     await outcome.get_by_role("link", name="Open the graph").click()
     await expect(page.locator(".react-flow__node-agent").first).to_be_visible()
     assert len((await demo.client.get("/api/graphs")).json()) == 1
+
+
+@needs_chromium
+async def test_graph_packages_are_exported_and_imported_and_the_readme_shows(
+    demo: RunningMaghub, open_page: Any, tmp_path: Path
+) -> None:
+    await save_parallel_graph(demo, "shared")
+    watched = await open_page(demo)
+    page = watched.page
+    watched.allow(r"HTTP 400: POST .*/api/graphs/import_from_file$")
+    await watched.goto("/ui/graphs")
+    row = page.locator(".card", has_text="shared")
+    async with page.expect_download() as started:
+        await row.get_by_role("button", name="Package").click()
+    package = tmp_path / "shared.zip"
+    await (await started.value).save_as(package)
+    page.on("dialog", lambda dialog: dialog.accept())
+    await row.get_by_role("button", name="Delete").click()
+    await page.get_by_text("No graphs yet").wait_for()
+    await page.get_by_test_id("import-graph").set_input_files(str(package))
+    await page.get_by_role("status").wait_for()
+    await page.get_by_role("link", name="shared").wait_for()
+    # a file that is no graph: the server's message is shown
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    await page.get_by_test_id("import-graph").set_input_files(str(bad))
+    await page.get_by_role("alert").wait_for()
+    await page.get_by_role("link", name="shared").click()
+    await page.get_by_role("button", name="README").click()
+    await page.get_by_test_id("readme").get_by_text("writer").first.wait_for()
+    await watched.shot("graph-readme")

@@ -159,3 +159,30 @@ export async function stream(
 }
 
 export const enc = encodeURIComponent;
+
+/** Upload one file as multipart form data (field `file`). */
+export async function upload<T = unknown>(path: string, file: File): Promise<T> {
+  const form = new FormData();
+  form.append("file", file);
+  let response: Response;
+  try {
+    response = await fetch(API + path, { method: "POST", headers: headers(false), body: form });
+  } catch (err) {
+    setOnline(false);
+    throw err;
+  }
+  setOnline(true);
+  const parsed: unknown = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, messageOf(parsed, response.status), problemsOf(parsed));
+  return parsed as T;
+}
+
+/** Download an API answer as a file (with the token, which a plain link could not carry). */
+export async function download(path: string, filename: string): Promise<void> {
+  const response = await send("GET", path);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = filename;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}

@@ -2,6 +2,10 @@
 // (the type says so), so a missing translation fails the build.
 
 export const en = {
+  "graphs.import": "Import (.json or .zip)",
+  "graphs.imported": "Imported.",
+  "graphs.package": "Package",
+  "editor.readme": "README",
   "nav.generate": "AI design",
   "generate.title": "Design with AI",
   "generate.kind": "What to design",
@@ -177,6 +181,10 @@ export const en = {
 export type MessageKey = keyof typeof en;
 
 export const zh: Record<MessageKey, string> = {
+  "graphs.import": "导入（.json 或 .zip）",
+  "graphs.imported": "已导入。",
+  "graphs.package": "打包下载",
+  "editor.readme": "说明文档",
   "nav.generate": "AI 设计",
   "generate.title": "用 AI 设计",
   "generate.kind": "设计对象",

@@ -6,7 +6,7 @@ import "@xyflow/react/dist/style.css";
 import { memo, useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { ApiError, enc, get, post, put, type Problem } from "../api";
-import { ErrorText, Field } from "../components";
+import { ErrorText, Field, Markdown } from "../components";
 import {
   autoLayout, COLUMN, connect, disconnect, edgesOf, END, localProblems, positionOf, removeNode, renameNode, ROW, START,
   terminalPositions, uniqueName, type Graph, type GraphNode,
@@ -83,6 +83,16 @@ export default function GraphEditorPage() {
   const [dirty, setDirty] = useState(false);
   const [dragStart, setDragStart] = useState<Graph | null>(null);
   const [flow, setFlow] = useState<ReactFlowInstance | null>(null);
+  const [readme, setReadme] = useState<string | null>(null);
+
+  async function toggleReadme() {
+    if (readme !== null || !existing) return setReadme(null);
+    try {
+      setReadme((await get<{ readme: string }>(`/graphs/${enc(existing)}/readme`)).readme);
+    } catch (err) {
+      setError(err);
+    }
+  }
 
   useEffect(() => {
     get<{ name: string }[]>("/models").then((list) => setModels(list.map((m) => m.name)), setError);
@@ -252,6 +262,7 @@ export default function GraphEditorPage() {
         <button onClick={history.redo} disabled={!history.canRedo} title="Ctrl+Y">{t("editor.redo")}</button>
         <button onClick={() => { edit(autoLayout); refit(); }}>{t("editor.layout")}</button>
         <button onClick={exportJson}>{t("editor.export")}</button>
+        {existing && <button onClick={() => void toggleReadme()} aria-pressed={readme !== null}>{t("editor.readme")}</button>}
         <label className="button">
           {t("editor.import")}
           <input type="file" accept="application/json,.json" hidden onChange={(e) => e.target.files?.[0] && void importJson(e.target.files[0])} />
@@ -297,7 +308,9 @@ export default function GraphEditorPage() {
           </ReactFlow>
         </div>
         <aside className="properties" data-testid="properties">
-          {node ? (
+          {readme !== null ? (
+            <div data-testid="readme"><Markdown text={readme} /></div>
+          ) : node ? (
             <NodeProperties
               node={node}
               models={models}
