@@ -426,7 +426,7 @@ async def test_models_page_adds_edits_and_deletes_with_masked_keys_and_field_err
 
 @needs_chromium
 async def test_mcp_page_adds_a_server_from_json_shows_its_tools_and_tests_one(
-    demo: RunningMaghub, open_page: Any, marker: str
+    marker: str, demo: RunningMaghub, open_page: Any
 ) -> None:
     watched = await open_page(demo)
     page = watched.page
@@ -671,3 +671,47 @@ async def test_graph_packages_are_exported_and_imported_and_the_readme_shows(
     await page.get_by_role("button", name="README").click()
     await page.get_by_test_id("readme").get_by_text("writer").first.wait_for()
     await watched.shot("graph-readme")
+
+
+@needs_chromium
+async def test_chat_shows_tool_calls_inline_renders_markdown_and_stops(
+    marker: str, demo: RunningMaghub, open_page: Any
+) -> None:
+    # (marker first: its check for leftover processes runs after maghub has stopped the server)
+    toolbox = {"command": sys.executable, "args": ["-m", "maghub.testing.mcp_servers.toolbox"]}
+    added = await demo.client.post(
+        "/api/mcp/add", json={"mcpServers": {"toolbox": {**toolbox, "env": {MARKER_VARIABLE: marker}}}}
+    )
+    assert added.status_code == 200, added.text
+    rules = [
+        {"has_tools": True, "last_is_tool_result": False, "last_user_contains": "echo", "times": 1,
+         "reply": {"tool_calls": [{"id": "call_1", "name": "echo", "arguments": {"text": "ping"}}]}},
+        {"last_is_tool_result": True, "times": 1, "reply": {"content": "The tool said **ping**."}},
+        {"last_user_contains": "long story", "times": 1, "reply": {"content": "word " * 400, "chunk_delay": 0.05}},
+    ]  # fmt: skip
+    for rule in rules:
+        assert (await demo.client.post("/demo/llm/_scripted/rules", json=rule)).status_code < 300
+    watched = await open_page(demo)
+    page = watched.page
+    await watched.goto("/ui/chat")
+    await page.get_by_role("checkbox", name="toolbox").check()
+    box = page.get_by_placeholder("Message (Enter sends, Shift+Enter adds a line)")
+    await box.fill("please echo ping")
+    await box.press("Enter")
+    answer = page.get_by_test_id("message-assistant").last
+    await answer.locator("strong", has_text="ping").wait_for()  # Markdown, rendered
+    call = answer.locator("details.tool-call")
+    await expect(call).not_to_have_attribute("open", "")  # collapsed until opened
+    await call.locator("summary").click()
+    await call.get_by_text('{"text": "ping"}').wait_for()
+    await expect(call.locator("pre").nth(1)).to_contain_text("ping")
+    await watched.shot("chat-tools")
+    # Stop ends a long answer
+    watched.allow(r"request failed: POST .*/api/chat/completions")
+    await box.fill("tell me a long story")
+    await box.press("Enter")
+    await expect(page.get_by_test_id("message-assistant").last).to_contain_text("word word")
+    await page.get_by_test_id("stop").click()
+    await page.get_by_role("button", name="Send").wait_for()
+    streamed = await page.get_by_test_id("message-assistant").last.inner_text()
+    assert 0 < streamed.count("word") < 400
