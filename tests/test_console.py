@@ -715,3 +715,29 @@ async def test_chat_shows_tool_calls_inline_renders_markdown_and_stops(
     await page.get_by_role("button", name="Send").wait_for()
     streamed = await page.get_by_test_id("message-assistant").last.inner_text()
     assert 0 < streamed.count("word") < 400
+
+
+@needs_chromium
+async def test_handoff_and_loop_edges_are_drawn_apart_and_subgraph_nodes_open_their_graph(
+    demo: RunningMaghub, open_page: Any
+) -> None:
+    await save_parallel_graph(demo, "inner")
+    nodes = [
+        {"name": "router", "model_name": "demo", "handoffs": 2, "input_nodes": ["start", "check"],
+         "output_nodes": ["check", "nested"]},
+        {"name": "check", "model_name": "demo", "input_nodes": ["router"], "output_nodes": ["router"]},
+        {"name": "nested", "is_subgraph": True, "subgraph_name": "inner", "input_nodes": ["router"],
+         "output_nodes": ["end"]},
+    ]  # fmt: skip
+    saved = await demo.client.post("/api/graphs", json={"name": "outer", "nodes": nodes})
+    assert saved.status_code == 200, saved.text
+    watched = await open_page(demo)
+    page = watched.page
+    await watched.goto("/ui/graphs/outer")
+    await expect(page.locator(".react-flow__edge.edge-handoff")).to_have_count(2)  # router's choices
+    await expect(page.locator(".react-flow__edge.edge-back")).to_have_count(1)  # check → router, the loop
+    await watched.shot("graph-handoffs")
+    await page.locator('.react-flow__node[data-id="n:nested"]').click()
+    await page.get_by_test_id("node-form").get_by_role("button", name="Open this graph").click()
+    await page.wait_for_url(re.compile(r"/ui/graphs/inner$"))
+    await expect(page.locator(".react-flow__node-agent")).to_have_count(3)
