@@ -741,3 +741,27 @@ async def test_handoff_and_loop_edges_are_drawn_apart_and_subgraph_nodes_open_th
     await page.get_by_test_id("node-form").get_by_role("button", name="Open this graph").click()
     await page.wait_for_url(re.compile(r"/ui/graphs/inner$"))
     await expect(page.locator(".react-flow__node-agent")).to_have_count(3)
+
+
+@needs_chromium
+async def test_the_servers_problems_on_save_are_shown_on_the_node_they_name(
+    demo: RunningMaghub, open_page: Any, tmp_path: Path
+) -> None:
+    design = {
+        "name": "dangling",
+        "nodes": [{"name": "a", "model_name": "demo", "input_nodes": ["start"], "output_nodes": ["end", "ghost"]}],
+    }
+    document = tmp_path / "dangling.json"
+    document.write_text(json.dumps(design))
+    watched = await open_page(demo)
+    page = watched.page
+    watched.allow(r"HTTP 400: POST .*/api/graphs$")
+    await watched.goto("/ui/graphs/new")
+    await page.locator('input[type=file][accept*="json"]').set_input_files(str(document))
+    await expect(page.get_by_test_id("graph-name")).to_have_value("dangling")
+    await page.get_by_test_id("save").click()
+    problem = page.locator('.react-flow__node[data-id="n:a"]').get_by_test_id("node-problem")
+    await expect(problem).to_contain_text("'ghost' is not a node of this graph")
+    await page.get_by_role("alert").first.wait_for()
+    await watched.shot("graph-server-problems")
+    assert (await demo.client.get("/api/graphs/dangling")).status_code == 404  # nothing half-stored
