@@ -323,6 +323,11 @@ async def test_the_graph_editor_shows_problems_on_nodes_and_fields_and_undoes(
     await expect(page.locator(".react-flow__node-agent")).to_have_count(0)
     await page.get_by_role("button", name="Redo").click()
     await expect(page.locator(".react-flow__node-agent")).to_have_count(1)
+    await page.locator(".react-flow__pane").click()  # keys act on the canvas, not inside a field
+    await page.keyboard.press("Control+z")
+    await expect(page.locator(".react-flow__node-agent")).to_have_count(0)
+    await page.keyboard.press("Control+y")
+    await expect(page.locator(".react-flow__node-agent")).to_have_count(1)
     await watched.shot("graph-problems")
 
 

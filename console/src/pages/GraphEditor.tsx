@@ -114,6 +114,21 @@ export default function GraphEditorPage() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [existing]);
 
+  // Ctrl+Z / Ctrl+Y (Ctrl+Shift+Z) undo and redo, except while typing in a field (it has its own undo).
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      const target = event.target as HTMLElement | null;
+      if (!(event.ctrlKey || event.metaKey) || target?.closest("input, textarea, select")) return;
+      const key = event.key.toLowerCase();
+      if (key === "z" && !event.shiftKey) history.undo();
+      else if (key === "y" || (key === "z" && event.shiftKey)) history.redo();
+      else return;
+      event.preventDefault();
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [history.undo, history.redo]);
+
   const edit = useCallback((update: (g: Graph) => Graph, record = true) => {
     change(update, record);
     setDirty(true);
