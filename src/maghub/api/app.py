@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from maghub import __version__
+from maghub.api.console_site import mount_console
 from maghub.api.errors import install_error_handlers
 from maghub.api.gateway import gateway_host, gateway_routes
 from maghub.api.input_guard import UnstorableInputGuard
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
     app.include_router(keys.router)
     app.include_router(hub.router)
     app.router.routes.extend(gateway_routes())
+    mount_console(app)
     if settings.demo:
         from maghub.api.demo import mount_demo_llm
 
