@@ -42,7 +42,7 @@ OWNER_ONLY = {"anonymous": 401, "other": 404, "owner": OK, "admin": 404}  # othe
 ADMIN_THEN_CONFLICT = {"anonymous": 401, "other": 403, "owner": 403, "admin": 409}
 
 HUB_OR_AUTH = ("/api/servers", "/api/auth", "/api/users", "/api/keys")
-UNPREFIXED = ("/health", "/docs", "/redoc", "/openapi.json", *HUB_OR_AUTH)
+UNPREFIXED = ("/health", "/docs", "/redoc", "/openapi.json", "/ui", *HUB_OR_AUTH)
 
 
 @dataclass
@@ -329,6 +329,11 @@ ROWS = [
     Row("GET", "/docs/oauth2-redirect", PUBLIC, fixed("/docs/oauth2-redirect")),
     Row("GET", "/redoc", PUBLIC, fixed("/redoc")),
     Row("GET", "/openapi.json", PUBLIC, fixed("/openapi.json")),
+    # the web console's files: public (its pages sign in through the API); "/" sends browsers to it
+    # (an API client, which asks for no HTML, gets the 404 it always got)
+    Row("GET", "/", dict.fromkeys(CALLERS, 404), fixed("/")),
+    Row("GET", "/ui", dict.fromkeys(CALLERS, 307), fixed("/ui")),
+    Row("GET", "/ui/{path:path}", PUBLIC, fixed("/ui/graphs")),
     Row("POST", "/api/auth/login", PUBLIC, log_in),
     Row("GET", "/api/auth/me", SIGNED_IN, fixed("/api/auth/me")),
     # users: admins only
@@ -452,7 +457,7 @@ def declared_routes(app: Any) -> set[tuple[str, str]]:
 
 
 def prefixes(row: Row) -> tuple[str, ...]:
-    return ("",) if row.path.startswith(UNPREFIXED) else ("", "/api")
+    return ("",) if row.path == "/" or row.path.startswith(UNPREFIXED) else ("", "/api")
 
 
 def status_class(status: int) -> str | int:

@@ -80,6 +80,16 @@ DOMAIN_STATUSES: dict[str, frozenset[int]] = {
         "delete_server": {403},
         "connect_server": {403, 409},
         "disconnect_server": {409},
+        # AI generation: a blank requirement, unknown models or graphs, an id of another kind of conversation
+        "generate_graph": {400, 404, 409},
+        "generate_tool": {400, 404, 409},
+        "optimize_prompt_template": {404},
+        "register_tool": {400, 409},
+        # users and API keys: names taken, the last admin kept
+        "create_user": {409},
+        "disable_user": {409},
+        "delete_user": {409},
+        "create_key": {400},
     }.items()
 }
 
@@ -94,6 +104,7 @@ STATUS_DESCRIPTIONS = {
     422: "The request does not match the schema; every problem is listed with its field.",
     429: "Too many failed logins: wait the Retry-After seconds.",
     502: "The model's API failed (a chat with stream false).",
+    421: "The Host header names neither a loopback address nor one of MAGHUB_ALLOWED_HOSTS (DNS rebinding).",
     503: "maghub is shutting down and takes no new work, or an MCP server is not connected or timed out.",
 }
 
@@ -166,7 +177,7 @@ def error_statuses(route: APIRoute, method: str, *, auth_enabled: bool) -> set[i
     dependant = route.dependant
     calls = set(_dependency_calls(dependant))
     has_body = bool(dependant.body_params)
-    statuses = {503} | DOMAIN_STATUSES.get(route.name, frozenset())
+    statuses = {421, 503} | DOMAIN_STATUSES.get(route.name, frozenset())  # 421: a Host not allowed
     if has_body:
         statuses |= {400, 413}
     if has_body or _all_params(dependant):

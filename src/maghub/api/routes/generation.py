@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from maghub.agent import AgentFailed, LLMChunk
 from maghub.api.deps import RuntimeDep
+from maghub.api.schemas.generation import OptimizePromptTemplate, PromptTemplate
 from maghub.api.owners import UserIdField, owner
 from maghub.api.security import AdminInAuthMode, TokenUser
 from maghub.api.sse import error_payload, event_stream
@@ -95,13 +96,21 @@ def _template_view(prompt: str, catalog: Any, **fields: Any) -> dict[str, Any]:
     return view
 
 
-@router.get("/prompt-template", summary="The graph-design prompt, with the models and the connected MCP tools")
+@router.get(
+    "/prompt-template",
+    summary="The graph-design prompt, with the models and the connected MCP tools",
+    response_model=PromptTemplate,
+)
 async def prompt_template(runtime: RuntimeDep) -> dict[str, Any]:
     catalog = await _catalog(runtime)
     return _template_view(graph_design_prompt(catalog), catalog)
 
 
-@router.get("/optimize-prompt-template", summary="The graph-improvement prompt (with graph_name: filled with it)")
+@router.get(
+    "/optimize-prompt-template",
+    summary="The graph-improvement prompt (with graph_name: filled with it)",
+    response_model=OptimizePromptTemplate,
+)
 async def optimize_prompt_template(
     runtime: RuntimeDep,
     graph_name: str | None = Query(None, max_length=200, description="The graph to improve."),

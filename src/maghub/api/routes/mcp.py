@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from maghub.api.deps import RuntimeDep
 from maghub.api.views import error_history
 from maghub.api.schemas.mcp import (
+    ToolRegistered,
     AllConnected,
     ConfigApplied,
     McpDocument,
@@ -321,6 +322,7 @@ async def ai_generator_template(runtime: RuntimeDep) -> dict[str, str]:
     "/mcp/register-tool",
     summary="Install an MCP tool (scripts + dependencies) in its own environment and connect it",
     dependencies=[AdminInAuthMode],
+    response_model=ToolRegistered,
 )
 async def register_tool(request: ToolRegistration, runtime: RuntimeDep) -> dict[str, Any]:
     tool = await runtime.ai_tools.register(request.design())

@@ -105,3 +105,18 @@ class ToolCalled(Open):
     structured_content: Any
     error: str | None
     execution_time: float = Field(description="Seconds.")
+
+
+class RegisteredToolView(Open):
+    name: str
+    folder: str
+    entry_script: str
+    dependencies: list[str]
+    connected: bool
+    tools: list[str]
+
+
+class ToolRegistered(Open):
+    status: str
+    message: str
+    tool: RegisteredToolView
