@@ -39,6 +39,7 @@ from maghub.graphs.running.scheduler import NodeStatus, Scheduler
 from maghub.llm.registry import ModelRegistry
 from maghub.llm.types import Usage
 from maghub.mcp.connections.manager import MCPManager
+from maghub.observability.seams import node_observed
 from maghub.paths import conversation_files_dir, safe_component
 
 log = logging.getLogger(__name__)
@@ -219,10 +220,11 @@ class GraphTurn:
 
         try:
             async with self._limiter:
-                if node.kind == NodeKind.AGENT:
-                    await self._run_agent_node(node, finished)
-                else:
-                    finished(await self._pass_through(node), None)
+                with node_observed(self.graph.name, name):
+                    if node.kind == NodeKind.AGENT:
+                        await self._run_agent_node(node, finished)
+                    else:
+                        finished(await self._pass_through(node), None)
         except NodeError as exc:
             outcomes.put_nowait(_Outcome(name, error=f"node '{name}': {exc}"))
 

@@ -25,6 +25,7 @@ from maghub.graphs.running.events import RunEvent, RunFinished, RunStarted
 from maghub.graphs.definition.registry import GraphRegistry
 from maghub.graphs.running.run_store import START_NODE, StoredRun
 from maghub.graphs.definition.validation import GraphValidationError
+from maghub.observability.seams import run_observed
 from maghub.service.lifecycle import ActivityTracker
 from maghub.timestamps import iso_utc
 
@@ -220,11 +221,14 @@ class RunManager:
     async def _drive(self, live: LiveRun) -> None:
         turn = live.turn
         store = self._services.store
+        observed = run_observed(live.graph_name, live.conversation_id, turn.turn)
         try:
-            with self._activity.session("graph_run", live.conversation_id), live.scope:
+            with self._activity.session("graph_run", live.conversation_id), observed as run, live.scope:
                 result = await turn.run()
+                run.status = result.status
             if live.scope.cancelled_caught:
                 result = RunFinished(live.stop_status, "", turn.chain(), live.stop_reason)
+                run.status = result.status
             with anyio.CancelScope(shield=True):
                 await store.finish(
                     live.conversation_id, result.status, result.final_result, result.execution_chain, result.error
