@@ -12,8 +12,13 @@ from fastapi.routing import APIRoute
 
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
-from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, TrustedRequestGuard
-from maghub.api.routes import auth, chat, generation, graph_runs, graphs, hub, mcp, models, system
+from maghub.api.middleware import (
+    AccessLogMiddleware,
+    BodySizeLimitMiddleware,
+    RequestTelemetryMiddleware,
+    TrustedRequestGuard,
+)
+from maghub.api.routes import auth, chat, generation, graph_runs, graphs, hub, mcp, metrics, models, system
 from maghub.api.security import mag_access
 from maghub.security.origins import RequestOriginPolicy
 from maghub.service.heap import freeze_long_lived_objects
@@ -76,6 +81,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
         app.include_router(system.health_router, prefix=prefix)
     app.include_router(auth.router)
     app.include_router(hub.router)
+    app.include_router(metrics.router)
     if settings.demo:
         from maghub.api.demo import mount_demo_llm
 
@@ -98,4 +104,5 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TrustedRequestGuard, policy=origins)
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestTelemetryMiddleware)  # outermost: its span is the parent of everything
     return app

@@ -73,6 +73,12 @@ async def token_in_auth_mode(runtime: RuntimeDep, user: TokenUser) -> User | Non
     return _require(user) if runtime.settings.auth_enabled else user
 
 
+async def metrics_access(runtime: RuntimeDep, user: TokenUser) -> User | None:
+    """``/metrics``: open in local mode; in auth mode a token, unless ``MAGHUB_METRICS_PUBLIC`` opens it."""
+    settings = runtime.settings
+    return _require(user) if settings.auth_enabled and not settings.metrics_public else user
+
+
 def may_configure(runtime: Runtime, user: User | None) -> bool:
     """Whether the caller may add models and MCP servers: anyone in local mode, admins in auth mode."""
     return not runtime.settings.auth_enabled or (user is not None and user.is_admin)
@@ -81,3 +87,4 @@ def may_configure(runtime: Runtime, user: User | None) -> bool:
 SignedIn = Annotated[User, Depends(signed_in)]
 AdminUser = Annotated[User, Depends(signed_in_admin)]
 AdminInAuthMode = Depends(admin_in_auth_mode)
+MetricsAccess = Depends(metrics_access)

@@ -10,6 +10,8 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+import anyio.to_thread
+
 from maghub.auth.tokens import TokenService, load_or_create_jwt_secret
 from maghub.auth.users import UserService
 from maghub.chat.conversations import ConversationService
@@ -30,6 +32,7 @@ from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.connections.orphans import ProcessOwner, ending_left_behind
 from maghub.mcp.connections.policy import ConnectionPolicy
 from maghub.mcp.registry import MCPRegistry
+from maghub.observability import tracing
 from maghub.paths import tools_dir
 from maghub.security.secrets import SecretBox, load_or_create_key
 from maghub.service.lifecycle import ActivityTracker, ShutdownController
@@ -78,6 +81,7 @@ class Runtime:
         """Build everything; must be closed with :meth:`aclose` in the same task (MCP sessions
         belong to the task that opened them)."""
         ensure_data_dir(settings)
+        tracing.configure_from_environment()  # before anything is traced; the SDK loads only if asked
         resources = AsyncExitStack()
         try:
             database = Database(settings.resolved_database_url)
@@ -141,6 +145,8 @@ class Runtime:
             log.warning("closing with sessions still in flight", extra={"active_sessions": self.activity.count})
         # In reverse order of creation: MCP servers stop, then clients and the database close.
         await self._resources.aclose()
+        if tracing.enabled():  # the last spans, before the process may end
+            await anyio.to_thread.run_sync(tracing.flush)
 
 
 def open_secret_box(settings: Settings) -> SecretBox:
