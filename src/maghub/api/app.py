@@ -18,7 +18,7 @@ from maghub.api.middleware import (
     RequestTelemetryMiddleware,
     TrustedRequestGuard,
 )
-from maghub.api.routes import auth, chat, generation, graph_runs, graphs, hub, mcp, metrics, models, system
+from maghub.api.routes import auth, chat, generation, graph_runs, graphs, hub, mcp, metrics, models, schedules, system
 from maghub.api.security import mag_access
 from maghub.security.origins import RequestOriginPolicy
 from maghub.service.heap import freeze_long_lived_objects
@@ -37,6 +37,7 @@ def mag_router() -> APIRouter:
     router.include_router(models.router)
     router.include_router(mcp.router)
     router.include_router(system.router)
+    router.include_router(schedules.router)
     router.include_router(graphs.router)
     return router
 

@@ -34,6 +34,8 @@ from maghub.mcp.connections.policy import ConnectionPolicy
 from maghub.mcp.registry import MCPRegistry
 from maghub.observability import tracing
 from maghub.paths import tools_dir
+from maghub.schedules.firing import ScheduleFirer
+from maghub.schedules.service import ScheduleService
 from maghub.security.secrets import SecretBox, load_or_create_key
 from maghub.service.lifecycle import ActivityTracker, ShutdownController
 from maghub.settings import Settings
@@ -65,6 +67,7 @@ class Runtime:
     graphs: GraphRegistry
     packages: GraphPackages
     runs: RunManager
+    schedules: ScheduleService
     generation: GenerationService
     graph_generation: GraphGeneration
     tool_generation: ToolGeneration
@@ -111,6 +114,9 @@ class Runtime:
             engine = EngineServices(RunStore(database), models, manager, settings.data_dir)
             # Closed before the MCP connections: runs still going are stored as interrupted first.
             runs = await resources.enter_async_context(RunManager(engine, graphs, activity))
+            schedules = ScheduleService(database, graphs)
+            # Stops before the run manager: no firing starts a run while runs are being interrupted.
+            await resources.enter_async_context(ScheduleFirer(database, graphs, runs, schedules))
         except BaseException:
             await resources.aclose()
             raise
@@ -132,6 +138,7 @@ class Runtime:
             graphs=graphs,
             packages=GraphPackages(graphs, models, mcp),
             runs=runs,
+            schedules=schedules,
             generation=GenerationService(GenerationStore(database), models, activity),
             graph_generation=GraphGeneration(graphs, models, manager),
             tool_generation=ToolGeneration(ai_tools, manager),
