@@ -78,6 +78,7 @@ async def test_a_graph_run_shows_its_nodes_llm_calls_tokens_and_tool_calls(
     tools_before = value(before, "maghub_tool_calls_total", server="toolbox", status="ok")
     assert value(after, "maghub_tool_calls_total", server="toolbox", status="ok") == tools_before + 1
     assert value(after, "maghub_runs_in_flight") == 0
+    assert "opentelemetry.sdk.trace" not in sys.modules  # no OTLP endpoint: traces cost nothing
     assert value(after, "maghub_mcp_connections", state="connected") >= 1
     # Requests are counted by their route template, not their raw path; a MAG route counts as one
     # route whether it was called at the root or under /api (SPEC §1: the same router, mounted twice).
