@@ -46,8 +46,11 @@ async def test_a_graph_run_shows_its_nodes_llm_calls_tokens_and_tool_calls(
     name = f"g{uuid.uuid4().hex[:6]}"
     body = {"name": model, "base_url": llm.base_url, "api_key": "sk-test-123456", "model": "scripted-model"}
     assert (await hub.client.post("/models", json=body)).status_code == 200
-    toolbox = {"command": sys.executable, "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
-               "env": {MARKER_VARIABLE: marker}}
+    toolbox = {
+        "command": sys.executable,
+        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+        "env": {MARKER_VARIABLE: marker},
+    }
     assert (await hub.client.post("/mcp/add", json={"mcpServers": {"toolbox": toolbox}})).status_code == 200
     nodes = (
         agent("A", ["start"], ["B"], model_name=model, mcp_servers=["toolbox"]),
@@ -56,8 +59,10 @@ async def test_a_graph_run_shows_its_nodes_llm_calls_tokens_and_tool_calls(
     assert (await hub.client.post("/api/graphs", json=graph(name, *nodes))).status_code == 200
     llm.default_reply = answer_with_name
     llm.script(
-        Reply(tool_calls=[{"name": "echo", "arguments": {"text": "x"}}],
-              usage={"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11}),
+        Reply(
+            tool_calls=[{"name": "echo", "arguments": {"text": "x"}}],
+            usage={"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11},
+        ),
         when=lambda b: node_of(b) == "A" and b["messages"][-1]["role"] != "tool",
     )
     before = await scrape(hub)
@@ -83,13 +88,18 @@ async def test_a_graph_run_shows_its_nodes_llm_calls_tokens_and_tool_calls(
     # Requests are counted by their route template, not their raw path; a MAG route counts as one
     # route whether it was called at the root or under /api (SPEC §1: the same router, mounted twice).
     execute = value(after, "maghub_http_requests_total", method="POST", route="/graphs/execute", status="200")
-    assert execute == value(before, "maghub_http_requests_total", method="POST", route="/graphs/execute",
-                            status="200") + 1
+    assert (
+        execute == value(before, "maghub_http_requests_total", method="POST", route="/graphs/execute", status="200") + 1
+    )
     run_id = stream.payloads[0]["conversation_id"]
     assert (await hub.client.get(f"/graphs/runs/{run_id}")).status_code == 200
     templated = await scrape(hub)
-    assert value(templated, "maghub_http_requests_total", method="GET", route="/graphs/runs/{conversation_id}",
-                 status="200") >= 1
+    assert (
+        value(
+            templated, "maghub_http_requests_total", method="GET", route="/graphs/runs/{conversation_id}", status="200"
+        )
+        >= 1
+    )
     assert not any(run_id in dict(labels).get("route", "") for _, labels in templated)
     assert (await hub.client.get("/no/such/route")).status_code == 404
     unmatched = await scrape(hub)
@@ -101,8 +111,9 @@ async def test_a_failing_llm_call_is_counted_as_an_error(hub: RunningMaghub, llm
     body = {"name": model, "base_url": llm.base_url, "api_key": "sk-test-123456", "model": "scripted-model"}
     assert (await hub.client.post("/models", json=body)).status_code == 200
     name = f"g{uuid.uuid4().hex[:6]}"
-    assert (await hub.client.post("/api/graphs", json=graph(name, agent("A", ["start"], ["end"], model_name=model)))
-            ).status_code == 200
+    assert (
+        await hub.client.post("/api/graphs", json=graph(name, agent("A", ["start"], ["end"], model_name=model)))
+    ).status_code == 200
     llm.script(Reply(status=400, error_message="bad request"))
 
     stream = await post_stream(hub.client, "/api/graphs/execute", {"graph_name": name, "input_text": "go"})
@@ -119,7 +130,7 @@ async def test_metrics_need_a_token_in_auth_mode(
 ) -> None:
     refused = await secured.client.get("/metrics")
     assert refused.status_code == 401 and "token" in refused.json()["detail"]
-    assert (await scrape(secured, headers=await sign_in("alice")))
+    assert await scrape(secured, headers=await sign_in("alice"))
 
 
 async def test_metrics_public_opens_them_in_auth_mode(secured: RunningMaghub) -> None:

@@ -138,7 +138,11 @@ async def test_each_run_is_one_trace_with_nodes_llm_and_tool_calls(
         (http,) = [span for span in trace.values() if span.parent_id == ""]
         assert http.name == "POST /graphs/execute" and run.parent_id == http.span_id
         assert http.attributes["http.route"] == "/graphs/execute"
-        nodes = {span.attributes["gen_ai.agent.name"]: span for span in trace.values() if span.name.startswith("invoke_agent")}
+        nodes = {
+            span.attributes["gen_ai.agent.name"]: span
+            for span in trace.values()
+            if span.name.startswith("invoke_agent")
+        }
         assert set(nodes) == {"A", "B"}
         assert all(node.parent_id == run.span_id for node in nodes.values())
         assert all(node.attributes["gen_ai.operation.name"] == "invoke_agent" for node in nodes.values())
@@ -150,7 +154,9 @@ async def test_each_run_is_one_trace_with_nodes_llm_and_tool_calls(
         assert sorted(chat.attributes["gen_ai.usage.output_tokens"] for chat in chats) == [2, 2, 4]
         assert {trace[chat.parent_id].attributes["gen_ai.agent.name"] for chat in chats} == {"A", "B"}
         (tool,) = [span for span in trace.values() if span.name == "execute_tool echo"]
-        assert tool.attributes["gen_ai.tool.name"] == "echo" and tool.attributes["gen_ai.operation.name"] == "execute_tool"
+        assert (
+            tool.attributes["gen_ai.tool.name"] == "echo" and tool.attributes["gen_ai.operation.name"] == "execute_tool"
+        )
         assert tool.parent_id == nodes["A"].span_id
 
     # The JSON log line of each run's request carries the run's trace id.
@@ -160,12 +166,17 @@ async def test_each_run_is_one_trace_with_nodes_llm_and_tool_calls(
 
 
 async def run_twice(url: str, llm: ScriptedLLM, marker: str) -> list[str]:
-    toolbox = {"command": sys.executable, "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
-               "env": {MARKER_VARIABLE: marker}}
+    toolbox = {
+        "command": sys.executable,
+        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+        "env": {MARKER_VARIABLE: marker},
+    }
     llm.default_reply = answer_with_name
     llm.script(
-        Reply(tool_calls=[{"name": "echo", "arguments": {"text": "x"}}],
-              usage={"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11}),
+        Reply(
+            tool_calls=[{"name": "echo", "arguments": {"text": "x"}}],
+            usage={"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11},
+        ),
         when=lambda b: node_of(b) == "A" and b["messages"][-1]["role"] != "tool",
         times=2,
     )

@@ -6,6 +6,8 @@ shows exactly these and a library that registers metrics of its own changes noth
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -78,6 +80,19 @@ schedule_firings = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+
+
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *label_values: str) -> Any:
+    """``metric.labels(*label_values)``, remembered: the client library's lookup checks and copies its
+    arguments on every call, which is most of what a counted event costs."""
+    key = (id(metric), label_values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*label_values)
+    return found
 
 
 def set_mcp_connection_states(counts: dict[str, int], states: list[str]) -> None:

@@ -65,8 +65,12 @@ def run_observed(graph_name: str, conversation_id: str, turn: int) -> Iterator[O
     """A graph run's turn; set ``status`` (completed, failed, cancelled, interrupted)."""
     span = tracing.start_span(
         f"run {graph_name}",
-        {"maghub.graph.name": graph_name, "maghub.conversation.id": conversation_id, "maghub.run.turn": turn,
-         "gen_ai.conversation.id": conversation_id},
+        {
+            "maghub.graph.name": graph_name,
+            "maghub.conversation.id": conversation_id,
+            "maghub.run.turn": turn,
+            "gen_ai.conversation.id": conversation_id,
+        },
         internal=True,
     )
     started = time.perf_counter()
@@ -78,8 +82,8 @@ def run_observed(graph_name: str, conversation_id: str, turn: int) -> Iterator[O
     finally:
         status = observation.status or "completed"
         metrics.runs_in_flight.dec()
-        metrics.runs.labels(graph_name, status).inc()
-        metrics.run_duration.labels(graph_name).observe(time.perf_counter() - started)
+        metrics.child(metrics.runs, graph_name, status).inc()
+        metrics.child(metrics.run_duration, graph_name).observe(time.perf_counter() - started)
         tracing.end(span, {"maghub.run.status": status}, error=None if status == "completed" else status)
 
 
@@ -98,8 +102,8 @@ def node_observed(graph_name: str, node_name: str) -> Iterator[Observation]:
             yield observation
     finally:
         status = observation.status or "completed"
-        metrics.node_executions.labels(graph_name, node_name, status).inc()
-        metrics.node_duration.labels(graph_name).observe(time.perf_counter() - started)
+        metrics.child(metrics.node_executions, graph_name, node_name, status).inc()
+        metrics.child(metrics.node_duration, graph_name).observe(time.perf_counter() - started)
         tracing.end(span, {"maghub.node.status": status}, error=None if status == "completed" else status)
 
 
@@ -118,14 +122,14 @@ def llm_call_observed(model: str, provider_model: str) -> Iterator[Observation]:
             yield observation
     finally:
         status = observation.status or "ok"
-        metrics.llm_calls.labels(model, status).inc()
-        metrics.llm_call_duration.labels(model).observe(time.perf_counter() - started)
+        metrics.child(metrics.llm_calls, model, status).inc()
+        metrics.child(metrics.llm_call_duration, model).observe(time.perf_counter() - started)
         attributes: dict[str, tracing.AttributeValue] = {}
         if observation.input_tokens is not None:
-            metrics.llm_tokens.labels(model, "input").inc(observation.input_tokens)
+            metrics.child(metrics.llm_tokens, model, "input").inc(observation.input_tokens)
             attributes["gen_ai.usage.input_tokens"] = observation.input_tokens
         if observation.output_tokens is not None:
-            metrics.llm_tokens.labels(model, "output").inc(observation.output_tokens)
+            metrics.child(metrics.llm_tokens, model, "output").inc(observation.output_tokens)
             attributes["gen_ai.usage.output_tokens"] = observation.output_tokens
         if observation.finish_reason:
             attributes["gen_ai.response.finish_reasons"] = [observation.finish_reason]
@@ -146,6 +150,6 @@ def tool_call_observed(server: str, tool: str) -> Iterator[Observation]:
             yield observation
     finally:
         status = observation.status or "ok"
-        metrics.tool_calls.labels(server, status).inc()
-        metrics.tool_call_duration.labels(server).observe(time.perf_counter() - started)
+        metrics.child(metrics.tool_calls, server, status).inc()
+        metrics.child(metrics.tool_call_duration, server).observe(time.perf_counter() - started)
         tracing.end(span, error=None if status == "ok" else status)

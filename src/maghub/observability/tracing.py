@@ -63,8 +63,9 @@ def configure_from_environment() -> bool:
     from maghub import __version__
 
     # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME over these defaults.
-    resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or "maghub",
-                                "service.version": __version__})
+    resource = Resource.create(
+        {SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or "maghub", "service.version": __version__}
+    )
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     _provider, _tracer = provider, provider.get_tracer("maghub", __version__)

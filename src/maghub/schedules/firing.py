@@ -40,7 +40,12 @@ BATCH = 50
 
 class ScheduleFirer:
     def __init__(
-        self, database: Database, graphs: GraphRegistry, runs: RunManager, service: ScheduleService, *,
+        self,
+        database: Database,
+        graphs: GraphRegistry,
+        runs: RunManager,
+        service: ScheduleService,
+        *,
         max_sleep_seconds: float = 1.0,
     ) -> None:
         self._database = database
@@ -131,8 +136,11 @@ class ScheduleFirer:
         except NotFoundError as exc:
             status, message = "failed", str(exc)
             if row.graph_name not in await self._graphs.names():
-                await self._pause(row.id, f"its graph '{row.graph_name}' was deleted; point the schedule at "
-                                  "another graph (PUT /schedules/{id}) and resume it")
+                await self._pause(
+                    row.id,
+                    f"its graph '{row.graph_name}' was deleted; point the schedule at "
+                    "another graph (PUT /schedules/{id}) and resume it",
+                )
         except MaghubError as exc:  # the graph cannot run now (an unknown model, shutting down): this period fails
             status, message = "failed", str(exc)
         metrics.schedule_firings.labels("fired" if status == "started" else "failed").inc()

@@ -123,7 +123,7 @@ class ScheduleService:
         if await self._graph_missing(schedule_id, user_id):
             raise InvalidInputError(
                 f"Schedule '{schedule_id}' cannot resume: its graph no longer exists. "
-                "Point it at another graph with PUT /schedules/{id} {\"graph_name\": ...}."
+                'Point it at another graph with PUT /schedules/{id} {"graph_name": ...}.'
             )
         return await self.update(schedule_id, user_id, ScheduleChange(enabled=True))
 

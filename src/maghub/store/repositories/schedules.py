@@ -56,7 +56,9 @@ class ScheduleRepository:
         return (await self._session.scalars(query)).all()
 
     async def earliest_next_run(self) -> datetime | None:
-        return await self._session.scalar(select(func.min(ScheduleRow.next_run_at)).where(ScheduleRow.enabled.is_(True)))
+        return await self._session.scalar(
+            select(func.min(ScheduleRow.next_run_at)).where(ScheduleRow.enabled.is_(True))
+        )
 
     async def claim(self, schedule_id: str, seen_next_run_at: datetime, next_run_at: datetime, now: datetime) -> bool:
         """Move the schedule past the period it was seen at; True for exactly one claimant of a period

@@ -49,7 +49,9 @@ def upgrade() -> None:
         sa.Column("missed_count", sa.Integer(), nullable=False),
         sa.Column("message", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["schedule_id"], ["schedules.id"], name=op.f("fk_schedule_firings_schedule_id_schedules"),
+            ["schedule_id"],
+            ["schedules.id"],
+            name=op.f("fk_schedule_firings_schedule_id_schedules"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_schedule_firings")),
