@@ -72,7 +72,7 @@ class ScheduleService:
     async def list(self, user_id: str) -> list[dict[str, Any]]:
         async with self._database.read() as session:
             repo = ScheduleRepository(session)
-            rows = await repo.list(user_id)
+            rows = await repo.owned_by(user_id)
             firings = await repo.firings([row.id for row in rows], LISTED_FIRINGS)
         return [_view(row, firings[row.id]) for row in rows]
 

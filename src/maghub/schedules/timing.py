@@ -46,7 +46,7 @@ class Timing:
                 raise InvalidInputError(f"interval_seconds must be at most {MAX_INTERVAL_SECONDS:g} (a year).")
             return cls(None, float(interval_seconds), zone)
         assert cron is not None
-        from croniter import croniter
+        from croniter import croniter  # type: ignore[import-untyped]
 
         if not croniter.is_valid(cron):
             raise InvalidInputError(

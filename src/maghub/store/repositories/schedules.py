@@ -24,7 +24,7 @@ class ScheduleRepository:
         self._session = session
 
     async def database_now(self) -> datetime:
-        dialect = self._session.bind.dialect.name
+        dialect = self._session.get_bind().dialect.name
         value = await self._session.scalar(text(_NOW.get(dialect, "SELECT CURRENT_TIMESTAMP")))
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
@@ -34,7 +34,7 @@ class ScheduleRepository:
     async def get(self, schedule_id: str) -> ScheduleRow | None:
         return await self._session.get(ScheduleRow, schedule_id)
 
-    async def list(self, user_id: str | None) -> Sequence[ScheduleRow]:
+    async def owned_by(self, user_id: str | None) -> Sequence[ScheduleRow]:
         query = select(ScheduleRow).order_by(ScheduleRow.created_at, ScheduleRow.id)
         if user_id is not None:
             query = query.where(ScheduleRow.user_id == user_id)
