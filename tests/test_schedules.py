@@ -175,6 +175,7 @@ async def test_a_schedule_whose_graph_was_deleted_pauses_itself_and_says_why(hub
     assert failed["status"] == "failed" and "daily" in failed["message"]
     refused = await hub.client.post(f"/schedules/{schedule['id']}/resume")
     assert refused.status_code == 400 and "no longer exists" in refused.json()["detail"]
+    assert (await detail(hub, schedule["id"]))["enabled"] is False  # nothing half-stored
 
 
 def second_instance(settings: Settings, tmp_path: Path) -> Settings:

@@ -86,10 +86,13 @@ class ScheduleService:
     async def update(self, schedule_id: str, user_id: str, change: ScheduleChange) -> dict[str, Any]:
         if change.cron is not None and change.interval_seconds is not None:
             raise InvalidInputError("Give either cron or interval_seconds, not both.")
-        if change.graph_name is not None:
-            await self._check_graph(change.graph_name.strip())
         if change.input_text is not None and not change.input_text.strip():
             raise InvalidInputError("input_text is empty: send what the graph should work on at each firing.")
+        graph_names = set(await self._graphs.names())
+        if change.graph_name is not None and change.graph_name.strip() not in graph_names:
+            raise InvalidInputError(
+                f"graph_name '{change.graph_name.strip()}' is not a saved graph (GET /graphs lists them)."
+            )
         async with self._database.write() as session:
             repo = ScheduleRepository(session)
             row = _owned(await repo.get(schedule_id), schedule_id, user_id)
@@ -99,17 +102,22 @@ class ScheduleService:
             elif change.interval_seconds is not None:
                 cron, interval = None, change.interval_seconds
             timing = Timing.checked(cron, interval, change.timezone or row.timezone)
+            graph_name = change.graph_name.strip() if change.graph_name is not None else row.graph_name
+            enabled = row.enabled if change.enabled is None else change.enabled
+            if enabled and graph_name not in graph_names:
+                raise InvalidInputError(
+                    f"Schedule '{schedule_id}' cannot run: its graph '{graph_name}' no longer exists. "
+                    "Point it at another graph with graph_name."
+                )
             now = await repo.database_now()
-            if change.graph_name is not None:
-                row.graph_name = change.graph_name.strip()
+            row.graph_name = graph_name
             if change.input_text is not None:
                 row.input_text = change.input_text.strip()
             row.cron, row.interval_seconds, row.timezone = timing.cron, timing.interval_seconds, timing.timezone
-            if change.enabled is not None:
-                row.enabled = change.enabled
-            if row.enabled:
+            row.enabled = enabled
+            if enabled:
                 row.paused_reason = None
-            row.next_run_at = timing.next_after(now)
+            row.next_run_at = timing.next_after(now)  # from now: periods that passed meanwhile do not fire
             row.updated_at = now
             firings = await repo.firings([row.id], DETAIL_FIRINGS)
         self.wake()
@@ -120,11 +128,6 @@ class ScheduleService:
 
     async def resume(self, schedule_id: str, user_id: str) -> dict[str, Any]:
         """Resuming starts from now: the periods that passed while paused are not fired."""
-        if await self._graph_missing(schedule_id, user_id):
-            raise InvalidInputError(
-                f"Schedule '{schedule_id}' cannot resume: its graph no longer exists. "
-                'Point it at another graph with PUT /schedules/{id} {"graph_name": ...}.'
-            )
         return await self.update(schedule_id, user_id, ScheduleChange(enabled=True))
 
     async def delete(self, schedule_id: str, user_id: str) -> dict[str, Any]:
@@ -137,11 +140,6 @@ class ScheduleService:
     async def _check_graph(self, name: str) -> None:
         if name not in await self._graphs.names():
             raise InvalidInputError(f"graph_name '{name}' is not a saved graph (GET /graphs lists them).")
-
-    async def _graph_missing(self, schedule_id: str, user_id: str) -> bool:
-        async with self._database.read() as session:
-            row = _owned(await ScheduleRepository(session).get(schedule_id), schedule_id, user_id)
-        return row.graph_name not in await self._graphs.names()
 
 
 def _owned(row: ScheduleRow | None, schedule_id: str, user_id: str | None) -> ScheduleRow:
