@@ -7,6 +7,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import anyio
 import pytest
 from graph_samples import agent, answer_with_name, graph, node_of
 from prometheus_client.parser import text_string_to_metric_families
@@ -82,7 +83,7 @@ async def test_a_graph_run_shows_its_nodes_llm_calls_tokens_and_tool_calls(
     assert value(after, "maghub_llm_call_duration_seconds_count", model=model) == 3
     tools_before = value(before, "maghub_tool_calls_total", server="toolbox", status="ok")
     assert value(after, "maghub_tool_calls_total", server="toolbox", status="ok") == tools_before + 1
-    assert value(after, "maghub_runs_in_flight") == 0
+    assert value(after, "maghub_runs_in_flight") == 0 and value(after, "maghub_nodes_waiting") == 0
     assert "opentelemetry.sdk.trace" not in sys.modules  # no OTLP endpoint: traces cost nothing
     assert value(after, "maghub_mcp_connections", state="connected") >= 1
     # Requests are counted by their route template, not their raw path; a MAG route counts as one
@@ -136,3 +137,26 @@ async def test_metrics_need_a_token_in_auth_mode(
 async def test_metrics_public_opens_them_in_auth_mode(secured: RunningMaghub) -> None:
     secured.settings.metrics_public = True
     assert await scrape(secured)
+
+
+async def test_queue_depth_shows_runs_in_flight_and_nodes_waiting_for_a_slot(
+    hub: RunningMaghub, llm: ScriptedLLM
+) -> None:
+    model = f"m-{uuid.uuid4().hex[:6]}"
+    body = {"name": model, "base_url": llm.base_url, "api_key": "sk-test-123456", "model": "scripted-model"}
+    assert (await hub.client.post("/models", json=body)).status_code == 200
+    name = f"g{uuid.uuid4().hex[:6]}"
+    wide = [agent(f"P{i}", ["start"], ["end"], model_name=model) for i in range(10)]  # 8 run at once
+    assert (await hub.client.post("/api/graphs", json=graph(name, *wide))).status_code == 200
+    llm.script(Reply(content="slow", first_token_delay=1.5))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(post_stream, hub.client, "/api/graphs/execute", {"graph_name": name, "input_text": "go"})
+        await anyio.sleep(0.8)
+        during = await scrape(hub)
+    after = await scrape(hub)
+
+    assert value(during, "maghub_runs_in_flight") >= 1
+    assert value(during, "maghub_nodes_waiting") == 2
+    assert value(after, "maghub_runs_in_flight") == 0 and value(after, "maghub_nodes_waiting") == 0
+    assert value(after, "maghub_node_executions_total", graph=name, node="P9", status="completed") == 1

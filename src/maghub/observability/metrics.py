@@ -36,6 +36,11 @@ run_duration = Histogram(
     "maghub_run_duration_seconds", "Duration of graph run turns.", ["graph"], buckets=_SLOW, registry=REGISTRY
 )
 runs_in_flight = Gauge("maghub_runs_in_flight", "Graph run turns running in this instance now.", registry=REGISTRY)
+nodes_waiting = Gauge(
+    "maghub_nodes_waiting",
+    "Graph nodes ready to run but waiting for a slot (a run runs at most max_parallel_nodes at once).",
+    registry=REGISTRY,
+)
 node_executions = Counter(
     "maghub_node_executions",
     "Node executions that ended, by graph, node and status.",

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+
+import anyio
 
 from maghub.llm.types import Usage
 from maghub.observability import metrics, tracing
@@ -85,6 +87,20 @@ def run_observed(graph_name: str, conversation_id: str, turn: int) -> Iterator[O
         metrics.child(metrics.runs, graph_name, status).inc()
         metrics.child(metrics.run_duration, graph_name).observe(time.perf_counter() - started)
         tracing.end(span, {"maghub.run.status": status}, error=None if status == "completed" else status)
+
+
+@asynccontextmanager
+async def node_slot(limiter: anyio.Semaphore) -> AsyncIterator[None]:
+    """A node's wait for one of its run's parallel slots (counted as waiting while it lasts)."""
+    metrics.nodes_waiting.inc()
+    try:
+        await limiter.acquire()
+    finally:
+        metrics.nodes_waiting.dec()
+    try:
+        yield
+    finally:
+        limiter.release()
 
 
 @contextmanager

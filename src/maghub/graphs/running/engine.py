@@ -39,7 +39,7 @@ from maghub.graphs.running.scheduler import NodeStatus, Scheduler
 from maghub.llm.registry import ModelRegistry
 from maghub.llm.types import Usage
 from maghub.mcp.connections.manager import MCPManager
-from maghub.observability.seams import node_observed
+from maghub.observability.seams import node_observed, node_slot
 from maghub.paths import conversation_files_dir, safe_component
 
 log = logging.getLogger(__name__)
@@ -219,7 +219,7 @@ class GraphTurn:
             outcomes.put_nowait(_Outcome(name, transfer))
 
         try:
-            async with self._limiter:
+            async with node_slot(self._limiter):
                 with node_observed(self.graph.name, name):
                     if node.kind == NodeKind.AGENT:
                         await self._run_agent_node(node, finished)
