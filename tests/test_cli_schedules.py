@@ -29,6 +29,7 @@ def schedules_cli(server_url: str, *args: str) -> subprocess.CompletedProcess[st
     return subprocess.run(
         [*MAGHUB_COMMAND, "schedules", *args, "--url", server_url],
         capture_output=True,
+        check=False,
         text=True,
         timeout=60,
         env=env_without_maghub_settings(COLUMNS="250"),
