@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from maghub.observability import tracing
 from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
 from maghub.testing.process import MaghubProcess
 from maghub.testing.scripted_llm import Reply, ScriptedLLM
@@ -192,3 +193,38 @@ async def run_twice(url: str, llm: ScriptedLLM, marker: str) -> list[str]:
             assert stream.of_type("graph_complete"), stream.payloads
             run_ids.append(stream.payloads[0]["conversation_id"])
         return run_ids
+
+
+@pytest.mark.parametrize(
+    ("environ", "wanted"),
+    [
+        ({}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}, True),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_EXPORTER": "none"}, False),
+    ],
+)
+def test_the_standard_variables_decide_whether_traces_are_exported(environ: dict[str, str], wanted: bool) -> None:
+    assert tracing.wanted(environ) is wanted
+
+
+async def test_a_grpc_protocol_leaves_traces_off_and_says_why(
+    receiver: OTLPReceiver, database_url: str, tmp_path: Path
+) -> None:
+    process = MaghubProcess(
+        tmp_path / "data",
+        env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "MAGHUB_DATABASE_URL": database_url,
+        },
+    )
+    try:
+        await anyio.to_thread.run_sync(process.wait_ready)
+        async with httpx2.AsyncClient(base_url=process.url) as client:
+            assert (await client.get("/health")).status_code == 200
+    finally:
+        output = await anyio.to_thread.run_sync(process.stop)
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported" in output
+    assert receiver.spans == []

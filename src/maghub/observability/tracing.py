@@ -62,10 +62,14 @@ def configure_from_environment() -> bool:
 
     from maghub import __version__
 
-    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME over these defaults.
-    resource = Resource.create(
-        {SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or "maghub", "service.version": __version__}
-    )
+    # Resource.create adds OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME; "maghub" only names a
+    # service neither of them names.
+    attributes: dict[str, str] = {"service.version": __version__}
+    if not os.environ.get("OTEL_SERVICE_NAME") and "service.name=" not in os.environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
+    ):
+        attributes[SERVICE_NAME] = "maghub"
+    resource = Resource.create(attributes)
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     _provider, _tracer = provider, provider.get_tracer("maghub", __version__)
