@@ -106,7 +106,7 @@ class ScheduleFirer:
         on_time = now - latest <= timing.grace(latest)
         missed = count - 1 if on_time else count
         firing = ScheduleFiringRow(
-            schedule_id=row.id, scheduled_for=latest, fired_at=now, status="started", missed_count=0
+            schedule_id=row.id, scheduled_for=latest, fired_at=now, status="starting", missed_count=0
         )
         async with self._database.write() as session:
             repo = ScheduleRepository(session)
@@ -128,7 +128,7 @@ class ScheduleFirer:
     async def _start_run(self, row: ScheduleRow, firing: ScheduleFiringRow) -> None:
         request = ExecuteRequest(graph_name=row.graph_name, input_text=row.input_text, user_id=row.user_id)
         conversation_id: str | None = None
-        status, message = "started", None
+        status, message = "started", None  # "starting" until here: what a crash right after the claim leaves
         try:
             live = await self._runs.start(request, background=True)
             live.stop_listening()  # nobody follows a scheduled run's events; its rounds are stored

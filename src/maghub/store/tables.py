@@ -244,17 +244,15 @@ class ScheduleRow(Base):
 
 
 class ScheduleFiringRow(Base):
-    """What became of one period of a schedule: a run started (``conversation_id``), a run that could
-    not start (``failed``, ``message``), or periods ``missed`` while no instance ran (``missed_count``
+    """What became of one period of a schedule: a run started (``conversation_id``; ``starting`` while
+    it is being started, and after a crash at that moment), a run that could not start (``failed``, ``message``), or periods ``missed`` while no instance ran (``missed_count``
     of them, from ``scheduled_for``)."""
 
     __tablename__ = "schedule_firings"
     __table_args__ = (Index("ix_schedule_firings_schedule_id_id", "schedule_id", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    schedule_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False
-    )
+    schedule_id: Mapped[str] = mapped_column(String(32), ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False)
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
