@@ -4,6 +4,7 @@
     python3 run.py serve [maghub serve options]   start the server
     python3 run.py test  [pytest options]         run the whole test suite
     python3 run.py bench [script]                 run the benchmarks in bench/
+    python3 run.py lint                           ruff and mypy, as CI runs them
     python3 run.py maghub ...                     any maghub command
 
 Needs only Python 3.11+ with pip and venv. uv is used from PATH when present, else installed
@@ -70,6 +71,7 @@ def main(argv: list[str]) -> int:
         "test": [str(bin_path(PROJECT_VENV, "python")), "-m", "pytest", *rest],
         "maghub": [str(bin_path(PROJECT_VENV, "maghub")), *rest],
         "bench": [str(bin_path(PROJECT_VENV, "python")), str(ROOT / "bench" / "run_all.py"), *rest],
+        "lint": [str(bin_path(PROJECT_VENV, "ruff")), "check", "src", "tests", "bench", *rest],
     }
     if action not in commands:
         print(f"run.py: unknown action {action!r}; use one of: {', '.join(commands)}", file=sys.stderr)
@@ -81,6 +83,8 @@ def main(argv: list[str]) -> int:
         return 1
     os.chdir(ROOT)
     completed = subprocess.run(commands[action])
+    if action == "lint" and completed.returncode == 0:
+        completed = subprocess.run([str(bin_path(PROJECT_VENV, "mypy"))])  # packages and settings: pyproject.toml
     return completed.returncode
 
 

@@ -165,7 +165,8 @@ async def concurrent_chats(count: int) -> None:
             )
             print(
                 f"\n{count} concurrent streaming chats, 1 s LLM latency: maghub temporary chats {temporary:.3f} s, "
-                f"stored chats (each also stored and titled: twice the LLM calls) {stored:.3f} s, LLM straight {direct:.3f} s"
+                f"stored chats (each also stored and titled: twice the LLM calls) {stored:.3f} s, "
+                f"LLM straight {direct:.3f} s"
             )
             for name, seconds in (("temporary", temporary), ("stored", stored)):
                 print_ratio(f"chat_{count}_concurrent_{name}", seconds, direct, CONCURRENCY_TARGET_S)

@@ -115,8 +115,9 @@ def main() -> int:
     print_table("time to first token", [s["maghub ttft"], s["sdk ttft"]])
     print_table("time to the end of the stream (usage included)", [s["maghub total"], s["sdk total"]])
     print_table("client CPU time per stream", [s["maghub cpu"], s["sdk cpu"]])
-    added_ttft = statistics.median(m - b for m, b in zip(s["maghub ttft"].values, s["sdk ttft"].values))
-    added_total = statistics.median(m - b for m, b in zip(s["maghub total"].values, s["sdk total"].values))
+    added_ttft = statistics.median(m - b for m, b in zip(s["maghub ttft"].values, s["sdk ttft"].values, strict=False))
+    pairs = zip(s["maghub total"].values, s["sdk total"].values, strict=False)
+    added_total = statistics.median(m - b for m, b in pairs)
     print(
         f"\nadded by LLMClient (median of per-stream differences): ttft {added_ttft * 1e3:+.3f} ms, "
         f"total {added_total * 1e3:+.3f} ms = {added_total / chunks * 1e6:+.1f} µs per chunk"

@@ -88,7 +88,7 @@ def web_client_graph(name: str = "研究助手", subgraph_name: str = "helper") 
                 context=["planner"],
                 context_mode="latest_n",
                 context_n=2,
-                save=" .MD! ",
+                save=" .MD ",
             ),
             web_client_node(
                 "helper_node",

@@ -28,12 +28,12 @@ from maghub.agent import (
 from maghub.llm.client import LLMClient
 from maghub.llm.config import ModelConfig
 from maghub.llm.errors import LLMErrorKind
-from maghub.llm.types import Usage
-from maghub.mcp.connections.status import ConnectionState
 from maghub.mcp.connections.manager import MCPManager
+from maghub.mcp.connections.status import ConnectionState
 from maghub.mcp.errors import UnknownServerError
 from maghub.testing.mcp_servers.harness import FAST_POLICY, fixture_server, new_marker, wait_for_no_marked_processes
 from maghub.testing.scripted_llm import Reply, ScriptedLLM, serve_app
+from maghub.usage import Usage
 
 USER = [{"role": "user", "content": "please help"}]
 QUICK_TIMEOUT = 0.3

@@ -112,6 +112,7 @@ async def test_token_matrix_in_auth_mode(secured: RunningMaghub) -> None:
             assert mag.status_code == 401, (label, path, mag.text)
             assert "detail" in mag.json() and mag.headers["WWW-Authenticate"] == "Bearer"
 
+    await secured.runtime.users.create("root2", "root2-password", admin=True)  # root is not the last admin
     await secured.runtime.users.set_disabled("root", True)
     assert (await client.get("/models", headers=bearer(admin_token))).status_code == 401
     for path in ("/health", "/api/health"):
@@ -137,8 +138,9 @@ async def test_user_versus_admin(secured: RunningMaghub) -> None:
     assert (await client.post("/api/servers/validate", json=STDIO, headers=user)).status_code == 200
     assert_envelope_error(await client.post("/api/servers/validate", json=STDIO), 401, "UNAUTHORIZED")
 
+    # Not only stdio: an HTTP server that points anywhere is shared configuration too.
     remote = {"id": "remote", "config": {"type": "streamable-http", "url": "http://127.0.0.1:9/mcp", "enabled": False}}
-    assert (await client.post("/api/servers", json=remote, headers=user)).status_code == 201
+    assert_envelope_error(await client.post("/api/servers", json=remote, headers=user), 403, "FORBIDDEN")
     created = await client.post("/api/servers", json=stdio, headers=admin)
     assert created.status_code == 201, created.text
     assert_envelope_error(await client.delete("/api/servers/tb", headers=user), 403, "FORBIDDEN")
@@ -156,6 +158,9 @@ async def test_local_mode_hub_needs_a_token_except_validate_and_test(maghub: Run
     await maghub.runtime.users.create("bob", "bob-password")
     token = await login(maghub, "bob", "bob-password")
     assert (await client.get("/api/servers", headers=bearer(token))).json()["success"] is True
+    # The hub knows its caller's role in local mode too: its writes are for admins.
+    remote = {"id": "remote", "config": {"type": "streamable-http", "url": "http://127.0.0.1:9/mcp", "enabled": False}}
+    assert_envelope_error(await client.post("/api/servers", json=remote, headers=bearer(token)), 403, "FORBIDDEN")
 
 
 def test_public_address_needs_auth(tmp_path: Path) -> None:
@@ -170,6 +175,7 @@ def users_cli(data_dir: Path, *args: str, password: str) -> subprocess.Completed
         [*MAGHUB_COMMAND, "users", "create", *args, "--data-dir", str(data_dir)],
         input=f"{password}\n",
         capture_output=True,
+        check=False,
         text=True,
         timeout=60,
         env=env_without_maghub_settings(),

@@ -273,7 +273,7 @@ async def test_another_users_conversation_cannot_be_continued(hub: RunningMaghub
 
     response = await hub.client.post("/chat/completions", json=chat("hijack", "owned", user_id="mallory"))
 
-    assert response.status_code == 403 and "another user" in response.json()["detail"]
+    assert response.status_code == 404 and "new id" in response.json()["detail"]
     assert len((await detail(hub, "owned", "alice"))["rounds"]) == 1
 
 

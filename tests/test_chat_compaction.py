@@ -22,8 +22,8 @@ from maghub.chat.compaction import (
 )
 from maghub.chat.tokens import estimate_message_tokens, estimate_tokens
 from maghub.llm.client import LLMClient
-from maghub.llm.types import Usage
 from maghub.testing.scripted_llm import RecordedRequest, Reply, ScriptedLLM, last_user_text
+from maghub.usage import Usage
 
 Message = dict[str, Any]
 

@@ -7,8 +7,8 @@ import pytest
 from maghub.chat.language import is_mostly_chinese
 from maghub.chat.titles import TitleAndTags, generate_title_and_tags, parse_reply
 from maghub.llm.client import LLMClient
-from maghub.llm.types import Usage
 from maghub.testing.scripted_llm import Reply, ScriptedLLM
+from maghub.usage import Usage
 
 CHINESE_ROUND = [
     {"role": "user", "content": "北京明天的天气怎么样？适合去爬长城吗？"},

@@ -18,6 +18,7 @@ def run_cli(*args: str, timeout: float = 30, **env: str) -> subprocess.Completed
     return subprocess.run(
         [*MAGHUB_COMMAND, *args],
         capture_output=True,
+        check=False,
         text=True,
         timeout=timeout,
         env=env_without_maghub_settings(**env),

@@ -8,8 +8,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 
+from maghub.testing.mcp_servers.launch import HttpFixtureServer
 from maghub.testing.process import MAGHUB_COMMAND, MaghubProcess, env_without_maghub_settings, free_port
 
 
@@ -25,6 +27,7 @@ def mcp_cli(server_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*MAGHUB_COMMAND, "mcp", *args, "--url", server_url],
         capture_output=True,
+        check=False,
         text=True,
         timeout=60,
         env=env_without_maghub_settings(COLUMNS="200"),
@@ -80,3 +83,20 @@ def test_errors_are_clear(server: MaghubProcess, tmp_path: Path) -> None:
     assert down.returncode == 2 and "maghub is not running" in down.stderr
     for result in (unknown, bad_arg, missing, rejected, down):
         assert "Traceback" not in result.stderr
+
+
+def test_list_shows_no_stale_error_once_a_server_connects(server: MaghubProcess, tmp_path: Path) -> None:
+    """A streamable HTTP server that was down at the first attempt and is up later."""
+    late = HttpFixtureServer(module="maghub.testing.mcp_servers.toolbox", transport="streamable-http")
+    config = tmp_path / "late.json"
+    config.write_text(json.dumps({"mcpServers": {"late": {"type": "streamable-http", "url": late.url}}}))
+    assert mcp_cli(server.url, "add", str(config)).returncode == 0
+    try:
+        assert "cannot connect" in mcp_cli(server.url, "list").stdout
+        late.start()
+        assert httpx2.post(f"{server.url}/mcp/connect/late", timeout=30).status_code == 200
+        listed = mcp_cli(server.url, "list").stdout
+        assert "late" in listed and "connected" in listed and "cannot connect" not in listed
+    finally:
+        httpx2.post(f"{server.url}/mcp/remove", json=["late"], timeout=30)
+        late.kill()

@@ -17,6 +17,7 @@ from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
 from graph_samples import agent, answer_with_name, graph, node_of
 
+from maghub.graphs.running.runs import RunView
 from maghub.service.runtime import Runtime
 from maghub.settings import Settings
 from maghub.testing.harness import running_maghub
@@ -78,7 +79,7 @@ def conversation_of(stderr: str) -> str:
     return first.rsplit(" ", 1)[-1]
 
 
-async def run_view(settings: Settings, conversation_id: str) -> dict[str, Any]:
+async def run_view(settings: Settings, conversation_id: str) -> RunView:
     runtime = await Runtime.start(settings)
     try:
         return await runtime.runs.view(conversation_id, "default_user")
@@ -97,7 +98,7 @@ async def test_run_shows_progress_and_prints_the_result(prepared: Settings, llm:
     assert progress[7].startswith("result ─")
     conversation_id = conversation_of(result.stderr)
     view = await run_view(prepared, conversation_id)
-    assert view["status"] == "completed" and view["final_result"] == "out-B"
+    assert view.status == "completed" and view.final_result == "out-B"
 
     again = await maghub_run(prepared, "line", "once more", "--conversation", conversation_id)
 
@@ -187,7 +188,7 @@ async def test_a_failed_run_exits_1_and_resumes(prepared: Settings, llm: Scripte
     assert "✗ B: " in failed.stderr and "the prompt is too long" in failed.stderr
     conversation_id = conversation_of(failed.stderr)
     assert f"Resume it with: maghub run line --conversation {conversation_id} --resume" in failed.stderr
-    assert (await run_view(prepared, conversation_id))["status"] == "failed"
+    assert (await run_view(prepared, conversation_id)).status == "failed"
 
     llm.clear_rules()
     resumed = await maghub_run(prepared, "line", "--conversation", conversation_id, "--resume")
@@ -202,7 +203,8 @@ async def test_a_failed_run_exits_1_and_resumes(prepared: Settings, llm: Scripte
     [
         (["nope", "hi"], "Graph 'nope' does not exist"),
         (["ghostly", "hi"], "Graph 'ghostly' is invalid (1 problem)"),
-        (["line", "hi", "--conversation", "missing"], "There is no graph run 'missing'"),
+        (["line", "--conversation", "missing", "--resume"], "There is no graph run 'missing' to resume"),
+        (["line", "hi", "--conversation", "not an id!"], "cannot name a new one"),
     ],
 )
 async def test_runs_that_cannot_start_exit_2(prepared: Settings, args: list[str], message: str) -> None:
@@ -263,7 +265,7 @@ async def test_ctrl_c_cancels_the_run_cleanly(prepared: Settings, llm: ScriptedL
     assert events[-1]["error"] == "cancelled with Ctrl-C"
     await llm.wait_for(lambda requests: any(r.disconnected for r in requests if node_of(r.body) == "B"), timeout=5)
     view = await run_view(prepared, events[0]["conversation_id"])
-    assert view["status"] == "cancelled" and view["nodes"]["B"]["status"] == "interrupted"
+    assert view.status == "cancelled" and view.nodes["B"].status == "interrupted"
 
     llm.clear_rules()
     resumed = await maghub_run(prepared, "line", "--conversation", events[0]["conversation_id"], "--resume")

@@ -137,7 +137,7 @@ async def test_router_runs_the_chosen_branch_and_skips_the_other(hub: RunningMag
             agent("J", ["X", "Z"], ["end"]),
         ),
     )
-    llm.script(transfer("X"), when=lambda b: node_of(b) == "R" and not b["messages"][-1]["role"] == "tool")
+    llm.script(transfer("X"), when=lambda b: node_of(b) == "R" and b["messages"][-1]["role"] != "tool")
     llm.script(Reply(content="routed"), when=lambda b: node_of(b) == "R")
 
     stream = await run(hub, graph_name="router", input_text="pick")
@@ -271,7 +271,12 @@ async def test_a_new_turn_reruns_the_graph_and_keeps_global_outputs(hub: Running
         ({"graph_name": "badmodel", "input_text": "x"}, 400, "ghost"),
         ({"graph_name": "badmodel", "input_text": "  "}, 400, "input_text"),
         ({"input_text": "x"}, 400, "graph_name"),
-        ({"conversation_id": "missing", "input_text": "x"}, 404, "missing"),
+        ({"conversation_id": "missing", "input_text": "x"}, 400, "graph_name"),
+        ({"graph_name": "nope", "conversation_id": "conv_1", "input_text": "x"}, 404, "nope"),
+        ({"graph_name": "badmodel", "conversation_id": "conv 1", "input_text": "x"}, 400, "conversation_id"),
+        ({"graph_name": "badmodel", "conversation_id": "../x", "input_text": "x"}, 400, "conversation_id"),
+        ({"graph_name": "badmodel", "conversation_id": "c" * 65, "input_text": "x"}, 400, "1-64"),
+        ({"graph_name": "badmodel", "conversation_id": "c1", "continue_from_checkpoint": True}, 404, "to resume"),
         ({"graph_name": "badmodel", "input_text": "x", "stream_mode": "sideways"}, 422, "stream_mode"),
     ],
 )
@@ -466,3 +471,19 @@ async def test_unknown_runs_are_404(hub: RunningMaghub) -> None:
     assert cancelled.status_code == 404 and "nope" in cancelled.json()["detail"]
     await post_stream(hub.client, "/chat/completions", {"user_prompt": "hi", "model_name": "m", "conversation_id": "c"})
     assert (await hub.client.get("/graphs/runs/c")).status_code == 404  # a chat is not a graph run
+    body = {"graph_name": "g", "conversation_id": "c", "input_text": "x"}
+    taken = await hub.client.post("/graphs/execute", json=body)
+    assert taken.status_code == 409 and "chat conversation" in taken.json()["detail"]
+
+
+async def test_a_client_chosen_conversation_id_starts_a_run_and_then_continues_it(hub: RunningMaghub) -> None:
+    await save(hub, graph("g", agent("A", ["start"], ["end"])))
+    first = await run(hub, graph_name="g", input_text="one", conversation_id="conv_123")
+    assert first.done and not first.errors
+    assert first.payloads[0] == {**first.payloads[0], "conversation_id": "conv_123", "type": "conversation_created"}
+    second = await run(hub, graph_name="g", input_text="two", conversation_id="conv_123")
+    assert second.done and not second.errors and second.payloads[0]["type"] != "conversation_created"
+    view = (await hub.client.get("/graphs/runs/conv_123")).json()
+    assert view["status"] == "completed" and view["turn"] == 2 and view["graph_name"] == "g"
+    listed = (await hub.client.get("/chat/conversations")).json()["conversations"]
+    assert [c["conversation_id"] for c in listed] == ["conv_123"]

@@ -91,6 +91,24 @@ def test_lenient_values_the_original_accepted() -> None:
     assert config.end_template is None
 
 
+@pytest.mark.parametrize("bad", ["../../x", "md/../../x", "/etc/passwd", "a.b", "md!", "m d", "\\x", "x" * 17, "."])
+def test_a_save_extension_that_is_not_a_plain_extension_is_refused_not_rewritten(bad: str) -> None:
+    config = parsed("g", node("A", ["start"], ["end"], save=bad))
+    problems = errors(config)
+    assert where(problems) == [("A", "save")] and "plain file extension" in problems[0].message
+    assert config.nodes[0].save == bad  # kept as sent: nothing silently turns it into another name
+
+
+@pytest.mark.parametrize(
+    ("sent", "extension"), [("md", "md"), (" .MD ", "md"), ("TXT", "txt"), ("", None), (None, None)]
+)
+def test_a_plain_save_extension_is_accepted_in_any_case_with_or_without_its_dot(
+    sent: str | None, extension: str | None
+) -> None:
+    config = parsed("g", node("A", ["start"], ["end"], save=sent))
+    assert errors(config) == [] and config.nodes[0].save == extension
+
+
 @pytest.mark.parametrize("bad", ["a/b", "a\\b", "a.b", "{a}", "a}", "", "  ", " padded", "tab\there"])
 def test_names_that_could_become_paths_or_placeholders_are_rejected(bad: str) -> None:
     graph_problems = errors(GraphConfig.model_validate(linear(bad)))

@@ -23,8 +23,9 @@ from maghub.llm.config import ModelConfig
 from maghub.llm.errors import LLMError, LLMErrorKind
 from maghub.llm.pool import LLMClientPool
 from maghub.llm.sse import iter_sse_data
-from maghub.llm.types import ChunkEvent, FinalEvent, StreamEvent, Usage
+from maghub.llm.types import ChunkEvent, FinalEvent, StreamEvent
 from maghub.testing.scripted_llm import Reply, ScriptedLLM, serve_app
+from maghub.usage import Usage
 
 USER = [{"role": "user", "content": "what is two plus two"}]
 TOOLS = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]

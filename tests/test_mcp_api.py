@@ -10,7 +10,7 @@ import time
 import pytest
 
 from maghub.testing.harness import RunningMaghub, running_maghub
-from maghub.testing.mcp_servers.launch import serving_over_http
+from maghub.testing.mcp_servers.launch import HttpFixtureServer, serving_over_http
 from maghub.testing.process import free_port
 
 TOOLBOX = {"command": sys.executable, "args": ["-m", "maghub.testing.mcp_servers.toolbox"], "transportType": "stdio"}
@@ -192,6 +192,34 @@ async def test_duplicates_unknown_names_and_connection_errors(maghub: RunningMag
     failed = await client.post("/mcp/connect/broken")
     assert failed.status_code == 400 and "broken" in failed.json()["detail"]
     assert (await client.get("/mcp/status")).json()["broken"]["status"] == "error"
+
+
+async def test_an_error_is_cleared_when_the_server_connects_and_kept_as_history(maghub: RunningMaghub) -> None:
+    """A streamable HTTP server that is not up yet at the first attempt, then is."""
+    client = maghub.client
+    late = HttpFixtureServer(module="maghub.testing.mcp_servers.toolbox", transport="streamable-http")
+    config = {"transportType": "streamable-http", "url": late.url}
+    added = await client.post("/mcp/add", json={"mcpServers": {"late": config}})
+    assert added.status_code == 200, added.text
+    assert (await client.post("/mcp/connect/late")).status_code == 400
+    failed = (await client.get("/mcp/status")).json()["late"]
+    assert failed["status"] == "error" and "cannot connect" in failed["lastError"] and failed["error"]
+    assert failed["lastErrorKind"] == "connection_failed" and failed["lastErrorAt"]
+    assert [past["kind"] for past in failed["recentErrors"]][-1] == "connection_failed"
+
+    await late.astart()
+    try:
+        connected = await client.post("/mcp/connect/late")
+        assert connected.status_code == 200, connected.text
+        status = (await client.get("/mcp/status")).json()["late"]
+        assert status["status"] == "connected" and status["reconnectAttempts"] == 0
+        assert status["lastError"] is None and status["lastErrorKind"] is None and status["error"] is None
+        history = status["recentErrors"]  # it stays (automatic retries may have added to it meanwhile)
+        assert 1 <= len(history) <= 5 and status["lastErrorAt"] == history[-1]["at"] >= failed["lastErrorAt"]
+        assert all("cannot connect" in past["message"] for past in history)
+    finally:
+        await client.post("/mcp/remove", json=["late"])
+        await late.akill()
 
 
 async def test_connect_disconnect_and_connect_all(maghub: RunningMaghub) -> None:

@@ -6,7 +6,17 @@ import pytest
 
 from maghub.errors import InvalidInputError
 from maghub.mcp.errors import InvalidServerConfigError
-from maghub.mcp.configuration.server_config import ServerConfig, Transport, check_unique_names, parse_hub_server, parse_mcp_servers, parse_server_entry, to_hub_config, to_mag_document, to_mag_entry
+from maghub.mcp.configuration.server_config import (
+    ServerConfig,
+    Transport,
+    check_unique_names,
+    parse_hub_server,
+    parse_mcp_servers,
+    parse_server_entry,
+    to_hub_config,
+    to_mag_document,
+    to_mag_entry,
+)
 
 
 def problems_of(document: object) -> list[tuple[str | None, str | None, str]]:

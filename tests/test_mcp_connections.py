@@ -23,7 +23,13 @@ import pytest
 from maghub.mcp.connections.status import ConnectionState, FailureKind
 from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.configuration.server_config import ServerConfig, parse_server_entry
-from maghub.mcp.errors import ServerDisabledError, ServerNotConnectedError, ToolNotFoundError, ToolTimeoutError, UnknownServerError
+from maghub.mcp.errors import (
+    ServerDisabledError,
+    ServerNotConnectedError,
+    ToolNotFoundError,
+    ToolTimeoutError,
+    UnknownServerError,
+)
 from maghub.testing.mcp_servers.harness import (
     FAST_POLICY,
     MARKER_VARIABLE,
@@ -257,7 +263,8 @@ async def test_killed_stdio_server_comes_back_by_itself(manager: MCPManager, lau
 
     assert ConnectionState.ERROR in states
     status = manager.server_status("box")
-    assert status.last_error_kind == FailureKind.CONNECTION_LOST
+    assert status.last_error is None and status.last_error_kind is None  # connected: no current error
+    assert status.recent_errors[-1].kind == FailureKind.CONNECTION_LOST  # but the history has it
     assert status.reconnect_attempts == 0  # reset by the successful reconnect
     assert not process_alive(first.pid)
     assert (await manager.call_tool("box", "echo", {"text": "back"})).text == "back"

@@ -115,7 +115,7 @@ async def test_a_dead_server_is_noticed_even_when_a_child_holds_its_pipes(marker
             "reconnected after the crash",
         )
         status = manager.server_status("wrapped")
-        assert status.last_error_kind == FailureKind.CONNECTION_LOST
+        assert status.last_error_kind is None and status.recent_errors[-1].kind == FailureKind.CONNECTION_LOST
         assert not process_alive(sleepers[0])
 
 

@@ -129,10 +129,21 @@ async def test_name_conflicts_and_unknown_names(maghub: RunningMaghub) -> None:
     assert sorted(m["name"] for m in (await client.get("/models")).json()) == ["a", "b"]
 
 
+async def test_model_defaults_to_the_name_and_an_update_without_it_keeps_the_stored_one(maghub: RunningMaghub) -> None:
+    client = maghub.client
+    created = await client.post("/models", json={"name": "gpt-4o-mini", "base_url": "https://x/v1", "api_key": "k"})
+    assert created.status_code == 200, created.text
+    assert (await client.get("/models/gpt-4o-mini")).json()["data"]["model"] == "gpt-4o-mini"
+    await client.post("/models", json=model_body("m"))
+    renamed = await client.put("/models/m", json={"name": "m2", "base_url": "https://y/v1", "api_key": ""})
+    assert renamed.status_code == 200, renamed.text
+    assert (await client.get("/models/m2")).json()["data"]["model"] == "deepseek-chat"
+    assert (await client.put("/models/nope", json={"base_url": "https://y/v1"})).status_code == 404
+
+
 BAD_BODIES = [
     ({"base_url": "https://x/v1", "model": "m"}, "name"),
     ({"name": "m", "model": "m"}, "base_url"),
-    ({"name": "m", "base_url": "https://x/v1"}, "model"),
     (model_body("m", temperature=2.5), "temperature"),
     (model_body("m", top_p=-0.1), "top_p"),
     (model_body("m", max_tokens=0), "max_tokens"),

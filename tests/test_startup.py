@@ -42,7 +42,8 @@ async def test_the_server_path_imports_neither_the_sdks_nor_alembic() -> None:
     code = (
         "import sys\n"
         "import maghub.cli.app, maghub.service.server, maghub.service.runtime, maghub.mcp, maghub.store.database\n"
-        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('mcp', 'mcp_types', 'alembic', 'openai')))\n"
+        "sdks = ('mcp', 'mcp_types', 'alembic', 'openai')\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in sdks))\n"
     )
     imported = await anyio.run_process([sys.executable, "-c", code], check=False)
     assert imported.returncode == 0, imported.stderr.decode()

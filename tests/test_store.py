@@ -52,22 +52,21 @@ async def test_an_older_schema_is_upgraded(database: Database) -> None:
     def downgrade_one(connection: Connection) -> None:
         command.downgrade(alembic_config(connection), "-1")
 
-    def tables(sync: Connection) -> set[str]:
-        """Every table and every column, as "table" and "table.column"."""
+    def columns(sync: Connection) -> set[tuple[str, str]]:
         inspector = inspect(sync)
-        names = set(inspector.get_table_names())
-        return names | {f"{table}.{column['name']}" for table in names for column in inspector.get_columns(table)}
+        tables = inspector.get_table_names()
+        return {(table, column["name"]) for table in tables for column in inspector.get_columns(table)}
 
     async with database.engine.begin() as conn:
         assert await conn.run_sync(schema_is_current)
-        at_head = await conn.run_sync(tables)
+        at_head = await conn.run_sync(columns)
         await conn.run_sync(downgrade_one)
         assert not await conn.run_sync(schema_is_current)
-        assert await conn.run_sync(tables) < at_head  # the newest migration's tables or columns are gone
+        assert await conn.run_sync(columns) < at_head  # what the newest migration added is gone
     await database.migrate()
     async with database.engine.connect() as conn:
         assert await conn.run_sync(schema_is_current)
-        assert await conn.run_sync(tables) == at_head
+        assert await conn.run_sync(columns) == at_head
 
 
 async def test_a_current_schema_is_not_handed_to_alembic(database: Database, database_url: str) -> None:
@@ -124,6 +123,22 @@ async def test_rounds_and_messages_append_in_order_and_delete_with_the_conversat
     async with database.read() as session:
         for table in (RoundRow, MessageRow):
             assert await session.scalar(select(func.count()).select_from(table)) == 0
+
+
+async def test_rounds_opened_out_of_order_count_up_to_the_highest(database: Database) -> None:
+    """Concurrent graph nodes open their rounds in concurrent transactions, which may commit in any
+    order: the count is the highest number, so the next round never reuses one."""
+    await database.run_write(
+        lambda session: ConversationRepository(session).insert_conversation("c1", "u1", "graph", "t")
+    )
+    for number in (1, 3, 2):
+        await database.run_write(
+            lambda session, number=number: ConversationRepository(session).insert_round("c1", number)
+        )
+
+    state = await database.run_read(lambda session: ConversationRepository(session).state("c1"))
+
+    assert state is not None and state.round_count == 3
 
 
 async def test_a_unit_of_work_that_fails_leaves_nothing_behind(database: Database) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from maghub.llm.errors import LLMErrorKind
-from maghub.llm.types import Usage
+from maghub.usage import Usage
 
 StopReason: TypeAlias = Literal["completed", "max_llm_calls", "transfer"]
 """Why a run finished: the model answered without tool calls; the call limit was reached; or the

@@ -47,8 +47,9 @@ from maghub.agent.offer import ToolOffer
 from maghub.agent.toolsets import ToolSet
 from maghub.agent.transfers import TransferTarget
 from maghub.llm.errors import LLMError
-from maghub.llm.types import FinalEvent, Usage
+from maghub.llm.types import FinalEvent
 from maghub.observability.seams import llm_call_observed
+from maghub.usage import Usage
 
 if TYPE_CHECKING:
     from maghub.llm.client import LLMClient  # imports the openai SDK: only when a model is called

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from maghub.agent.events import AssistantTurn, ToolResult
-from maghub.llm.types import Usage
+from maghub.usage import Usage
 
 Round = TypeVar("Round")
 Append = Callable[[Round, dict[str, Any], Usage | None], Awaitable[None]]

@@ -12,13 +12,28 @@ from fastapi.routing import APIRoute
 
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
+from maghub.api.input_guard import UnstorableInputGuard
 from maghub.api.middleware import (
     AccessLogMiddleware,
     BodySizeLimitMiddleware,
     RequestTelemetryMiddleware,
     TrustedRequestGuard,
 )
-from maghub.api.routes import auth, chat, generation, graph_runs, graphs, hub, mcp, metrics, models, schedules, system
+from maghub.api.openapi import install_docs, install_openapi
+from maghub.api.routes import (
+    auth,
+    chat,
+    generation,
+    graph_runs,
+    graphs,
+    hub,
+    mcp,
+    metrics,
+    models,
+    schedules,
+    system,
+    users,
+)
 from maghub.api.security import mag_access
 from maghub.security.origins import RequestOriginPolicy
 from maghub.service.heap import freeze_long_lived_objects
@@ -73,14 +88,18 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
         version=__version__,
         summary="Multi-agent graphs on MCP: models, MCP hub, chat with tools, agent graphs.",
         lifespan=lifespan,
+        docs_url=None,  # both served from a package by install_docs, so they work offline
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_docs(app)
     router = mag_router()
     app.include_router(router, generate_unique_id_function=_operation_id(""))
     app.include_router(router, prefix="/api", generate_unique_id_function=_operation_id("api_"))
     for prefix in ("", "/api"):  # the health check answers where clients of either base URL look
         app.include_router(system.health_router, prefix=prefix)
     app.include_router(auth.router)
+    app.include_router(users.router)
     app.include_router(hub.router)
     app.include_router(metrics.router)
     if settings.demo:
@@ -94,6 +113,9 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
         cors_origins=settings.cors_origins,
         local_mode=not settings.auth_enabled,
     )
+    install_openapi(app, auth_enabled=settings.auth_enabled)
+    # Innermost: its refusals get CORS headers, and it reads bodies within the size limit.
+    app.add_middleware(UnstorableInputGuard)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

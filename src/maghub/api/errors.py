@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from maghub.api.routing import allowed_methods
 from maghub.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -83,8 +84,32 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, A
     return described
 
 
+def is_hub_path(path: str) -> bool:
+    return path.startswith(HUB_PREFIXES)
+
+
 def is_hub_route(request: Request) -> bool:
-    return request.url.path.startswith(HUB_PREFIXES)
+    return is_hub_path(request.url.path)
+
+
+def hub_error_body(
+    status: int, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The hub's error envelope (documented as ``HubError`` in the OpenAPI document)."""
+    return {
+        "success": False,
+        "error": {
+            "code": code or HUB_CODE_BY_STATUS.get(status, "SERVER_API_ERROR"),
+            "message": message,
+            "details": details or {},
+        },
+        "timestamp": utc_now_iso(),
+    }
+
+
+def plain_error_body(path: str, status: int, message: str) -> dict[str, Any]:
+    """An error answered before routing (by middleware): the body its path's routes answer."""
+    return hub_error_body(status, message) if is_hub_path(path) else {"detail": message}
 
 
 def error_response(
@@ -103,15 +128,7 @@ def error_response(
         error_details = dict(details or {})
         if not isinstance(message, str):
             error_details.setdefault("errors", message)
-        body: dict[str, Any] = {
-            "success": False,
-            "error": {
-                "code": code or HUB_CODE_BY_STATUS.get(status, "SERVER_API_ERROR"),
-                "message": text,
-                "details": error_details,
-            },
-            "timestamp": utc_now_iso(),
-        }
+        body = hub_error_body(status, text, code=code, details=error_details)
         # The hub reports schema problems as 400 VALIDATION_ERROR.
         return JSONResponse(body, status_code=400 if status == 422 else status, headers=headers)
     return JSONResponse({"detail": message, **(details or {})}, status_code=status, headers=headers)
@@ -140,7 +157,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = "NOT_FOUND" if exc.status_code == 404 else None
-    return error_response(request, exc.status_code, str(exc.detail), code=code, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405:
+        # The route that matched knows only its own methods; the path may have more.
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app.routes, request.url.path))}
+    return error_response(request, exc.status_code, str(exc.detail), code=code, headers=headers)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

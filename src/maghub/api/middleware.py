@@ -1,5 +1,5 @@
-"""ASGI middleware: refusal of untrusted hosts and cross-site requests, request body size limit, one structured log line
-per request, and the request's metrics and trace span."""
+"""ASGI middleware: refusal of untrusted hosts and cross-site requests, request body size limit, one
+structured log line per request, and the request's metrics and trace span."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from maghub.api.errors import plain_error_body
 from maghub.observability import metrics, tracing
 from maghub.security.origins import RequestOriginPolicy
 
@@ -60,7 +61,7 @@ async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
         # Closing before accepting makes the server answer the handshake with 403.
         await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
         return
-    await _send_json(send, status, {"detail": detail})
+    await _send_json(send, status, plain_error_body(scope["path"], status, detail))
 
 
 class BodySizeLimitMiddleware:
@@ -79,7 +80,7 @@ class BodySizeLimitMiddleware:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await _send_json(send, 413, {"detail": self._message()})
+                await _send_json(send, 413, plain_error_body(scope["path"], 413, self._message()))
                 return
         received = 0
 

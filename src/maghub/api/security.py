@@ -2,8 +2,11 @@
 
 - Local mode (default, loopback only): MAG routes are open; the hub's ``/api/servers`` needs a JWT,
   except ``validate`` and ``test``.
-- Auth mode (``MAGHUB_AUTH_ENABLED=true``): every route needs a JWT; routes that start processes or
-  write code need the admin role.
+- Auth mode (``MAGHUB_AUTH_ENABLED=true``): every route needs a JWT. Models, MCP servers, AI tools,
+  users and shutdown are instance-wide: every user reads and uses them, only admins change them
+  (:data:`AdminInAuthMode`). Graphs have an owner (:data:`GraphEditor`); conversations and runs
+  belong to their owner alone (the domain answers 404 to anyone else).
+- The hub's writes need an admin token in both modes: the hub always knows its caller's role.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ async def signed_in(user: TokenUser) -> User:
 
 
 async def signed_in_admin(user: TokenUser) -> User:
+    """Always needs an admin token, in local mode too (the hub's writes, ``/api/users``)."""
     return _require_admin(_require(user))
 
 
@@ -77,6 +81,10 @@ async def metrics_access(runtime: RuntimeDep, user: TokenUser) -> User | None:
     """``/metrics``: open in local mode; in auth mode a token, unless ``MAGHUB_METRICS_PUBLIC`` opens it."""
     settings = runtime.settings
     return _require(user) if settings.auth_enabled and not settings.metrics_public else user
+async def graph_editor(runtime: RuntimeDep, user: TokenUser) -> User | None:
+    """Who changes graphs: the token's user in auth mode (graphs they create are theirs, and they may
+    change only their own unless admin); None in local mode, where graphs have no owners."""
+    return _require(user) if runtime.settings.auth_enabled else None
 
 
 def may_configure(runtime: Runtime, user: User | None) -> bool:
@@ -88,3 +96,4 @@ SignedIn = Annotated[User, Depends(signed_in)]
 AdminUser = Annotated[User, Depends(signed_in_admin)]
 AdminInAuthMode = Depends(admin_in_auth_mode)
 MetricsAccess = Depends(metrics_access)
+GraphEditor = Annotated[User | None, Depends(graph_editor)]

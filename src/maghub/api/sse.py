@@ -21,6 +21,20 @@ HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buf
 Event = TypeVar("Event")
 
 
+def documented_stream(events: str, *, json_model: type | None = None) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route answering this SSE framing; ``events`` says which
+    payloads the stream carries. ``json_model``: the route answers JSON instead when asked to."""
+    framing = (
+        "Server-sent events: each is one `data: <JSON>` line and a blank line (no `event:` or `id:` "
+        "fields); the stream always ends with `data: [DONE]`. A failure after the stream started "
+        'arrives as `{"error": {"message", "type"}}`.\n\n'
+    )
+    content: dict[str, Any] = {"text/event-stream": {"schema": {"type": "string"}}}
+    if json_model is not None:
+        content["application/json"] = {"schema": {"$ref": f"#/components/schemas/{json_model.__name__}"}}
+    return {200: {"description": framing + events, "content": content}}
+
+
 def encode(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 

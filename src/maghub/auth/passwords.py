@@ -38,6 +38,6 @@ async def verify_password(password: str, password_hash: str | None) -> bool:
     which usernames exist."""
     if len(password) > MAX_PASSWORD_LENGTH:
         return False
-    target = password_hash or await anyio.to_thread.run_sync(_decoy_hash)
-    matches = await anyio.to_thread.run_sync(_hasher().verify, password, target)
+    target = password_hash if password_hash else await anyio.to_thread.run_sync(_decoy_hash)
+    matches = await anyio.to_thread.run_sync(lambda: _hasher().verify(password, target))
     return matches and password_hash is not None

@@ -25,6 +25,8 @@ class TokenClaims:
     user_id: str
     role: str
     expires_at: datetime
+    password_version: int | None
+    """When the user's password last changed (µs since the epoch) as the token was issued; None: never."""
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,9 @@ class TokenService:
         self._secret = secret
         self.lifetime = lifetime
 
-    def issue(self, *, username: str, user_id: str, role: str) -> IssuedToken:
+    def issue(self, *, username: str, user_id: str, role: str, password_version: int | None = None) -> IssuedToken:
         now = datetime.now(UTC)
-        claims = {
+        claims: dict[str, object] = {
             "sub": username,
             "uid": user_id,
             "role": role,
@@ -58,6 +60,8 @@ class TokenService:
             "aud": AUDIENCE,
             "jti": uuid.uuid4().hex,
         }
+        if password_version is not None:
+            claims["pwv"] = password_version  # a password change ends the tokens issued before it
         token = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
         return IssuedToken(access_token=token, expires_in=int(self.lifetime.total_seconds()))
 
@@ -83,4 +87,5 @@ class TokenService:
             user_id=str(claims.get("uid", "")),
             role=str(claims.get("role", "user")),
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            password_version=claims.get("pwv") if isinstance(claims.get("pwv"), int) else None,
         )

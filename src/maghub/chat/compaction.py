@@ -26,7 +26,7 @@ import anyio
 from maghub.chat.language import is_mostly_chinese
 from maghub.chat.tokens import estimate_message_tokens, message_text
 from maghub.llm.errors import LLMError
-from maghub.llm.types import Usage
+from maghub.usage import Usage
 
 if TYPE_CHECKING:
     from maghub.llm.client import LLMClient  # imports the openai SDK: only when a model is called

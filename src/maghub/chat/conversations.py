@@ -4,6 +4,8 @@ caller owns the conversation."""
 
 from __future__ import annotations
 
+import builtins
+
 import shutil
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -16,17 +18,17 @@ from sqlalchemy.orm import Session
 from maghub.chat.compaction import CompactionResult, brutal_compact, make_llm_summariser, precise_compact
 from maghub.chat.locks import KeyedLocks
 from maghub.chat.store import add_auxiliary_usage, require_not_in_trash, require_owner, usage_view
-from maghub.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from maghub.errors import ConflictError, InvalidInputError, NotFoundError
 from maghub.llm.registry import ModelRegistry
 from maghub.paths import conversation_files_dir
+from maghub.states import STATE_VERSION_KEY, ConversationStatus, ConversationType, RoundStatus
 from maghub.store.database import Database
 from maghub.store.repositories.conversations import ConversationRepository, row_to_message
 from maghub.store.tables import ConversationRow, MessageRow, RoundRow, utcnow
 from maghub.timestamps import iso_utc
 
-Status = Literal["active", "deleted", "favorite"]
 CompactType = Literal["brutal", "precise"]
-GENERATION_TYPES = {"chat": "chat", "graph": "graph_run"}
+GENERATION_TYPES = {ConversationType.CHAT: "chat", ConversationType.GRAPH: "graph_run"}
 # How many long tool results a precise compaction summarises at once.
 SUMMARY_CONCURRENCY = 4
 
@@ -48,7 +50,7 @@ def summary_view(row: ConversationRow) -> dict[str, Any]:
     }
 
 
-def round_view(round_row: RoundRow, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def round_view(round_row: RoundRow, messages: builtins.list[dict[str, Any]]) -> dict[str, Any]:
     view: dict[str, Any] = {"round": round_row.number, **round_row.details}
     view.update(status=round_row.status, messages=messages, token_usage=usage_view(round_row))
     if round_row.error:
@@ -58,7 +60,7 @@ def round_view(round_row: RoundRow, messages: list[dict[str, Any]]) -> dict[str,
 
 @dataclass(frozen=True)
 class ConversationPage:
-    items: list[dict[str, Any]]
+    items: builtins.list[dict[str, Any]]
     total: int
 
 
@@ -87,17 +89,18 @@ class ConversationService:
 
         row, rounds = await self._db.run_read(load)
         details = dict(row.details)
+        details.pop(STATE_VERSION_KEY, None)
         view = summary_view(row)
         view.update(
             rounds=[round_view(r, [row_to_message(m) for m in messages]) for r, messages in rounds],
-            generation_type=details.pop("generation_type", GENERATION_TYPES.get(row.type, "unknown")),
+            generation_type=details.pop("generation_type", GENERATION_TYPES.get(ConversationType(row.type), "unknown")),
             parsed_results=details.pop("parsed_results", None),
             execution_chain=details.pop("execution_chain", None),
             final_result=details.pop("final_result", None),
         )
         return {**details, **view}
 
-    async def set_status(self, conversation_id: str, user_id: str, status: Status) -> None:
+    async def set_status(self, conversation_id: str, user_id: str, status: ConversationStatus) -> None:
         def change(session: Session) -> None:
             row = require_owner(ConversationRepository(session).get(conversation_id), conversation_id, user_id)
             row.status = status
@@ -112,7 +115,7 @@ class ConversationService:
         await self._edit(conversation_id, user_id, title=title)
         return title
 
-    async def set_tags(self, conversation_id: str, user_id: str, tags: list[str]) -> list[str]:
+    async def set_tags(self, conversation_id: str, user_id: str, tags: builtins.list[str]) -> builtins.list[str]:
         await self._edit(conversation_id, user_id, tags=tags)
         return tags
 
@@ -138,10 +141,10 @@ class ConversationService:
             raise InvalidInputError("model_name is required for a precise compaction: it writes the summaries.")
         async with self._locks.hold(conversation_id):
 
-            def load(session: Session) -> list[tuple[RoundRow, list[MessageRow]]]:
+            def load(session: Session) -> builtins.list[tuple[RoundRow, list[MessageRow]]]:
                 repo = ConversationRepository(session)
                 row = self._owned_for_change(repo, conversation_id, user_id)
-                if row.type != "chat":
+                if row.type != ConversationType.CHAT:
                     raise ConflictError(
                         f"Conversation '{conversation_id}' is a {row.type} conversation; only chats can be compacted."
                     )
@@ -167,7 +170,9 @@ class ConversationService:
                 raise NotFoundError(f"Conversation '{conversation_id}' was deleted during the compaction.")
             repo.delete_rounds(conversation_id)
             for number, messages in enumerate(result.rounds, start=1):
-                round_id = repo.insert_round(conversation_id, number, {"compacted": compact_type}, status="completed")
+                round_id = repo.insert_round(
+                    conversation_id, number, {"compacted": compact_type}, status=RoundStatus.COMPLETED
+                )
                 repo.insert_messages(conversation_id, round_id, 0, messages)
             row.round_count = len(result.rounds)
             if result.usage.total_tokens:
@@ -190,11 +195,4 @@ class ConversationService:
 
     @staticmethod
     def _owned_for_change(repo: ConversationRepository, conversation_id: str, user_id: str) -> ConversationRow:
-        row = repo.get(conversation_id, for_update=True)
-        if row is None:
-            raise NotFoundError(f"Conversation '{conversation_id}' does not exist.")
-        if row.user_id != user_id:
-            raise ForbiddenError(
-                f"Conversation '{conversation_id}' belongs to another user; only its owner may do this."
-            )
-        return row
+        return require_owner(repo.get(conversation_id, for_update=True), conversation_id, user_id)

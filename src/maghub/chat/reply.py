@@ -11,7 +11,7 @@ from typing import Any
 from maghub.agent import AgentFailed, AgentFinished
 from maghub.chat.service import ChatNotice, ChatTurn
 from maghub.errors import UpstreamError
-from maghub.llm.types import Usage
+from maghub.usage import Usage
 
 
 @dataclass

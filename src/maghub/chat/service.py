@@ -4,7 +4,7 @@ step as it happens, and report everything as typed events (SSE encoding is the A
 Behaviour beyond the original MAG (reference §1.1, SPEC §8):
 
 - Bad requests fail before anything streams: blank prompt 400, unknown model or MCP server 404,
-  someone else's conversation 403, a conversation that is not a chat 409.
+  someone else's conversation 404 (as if missing), a conversation that is not a chat 409.
 - Two turns sent at once on one conversation are **serialised**: the second waits for the first
   to finish and then sees its messages in its history (one maghub process; the lock is in memory).
 - Each completed LLM call and each tool result is stored the moment it exists. A turn that fails
@@ -44,13 +44,14 @@ from maghub.chat.locks import KeyedLocks
 from maghub.chat.store import ChatStore, History
 from maghub.chat.titles import TitleAndTags, generate_title_and_tags
 from maghub.errors import InvalidInputError, MaghubError
-from maghub.service.lifecycle import ActivityTracker
 from maghub.llm.registry import ModelRegistry
-from maghub.llm.types import Usage
-from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.connections.manager import MCPManager
+from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.results import error_text
+from maghub.service.lifecycle import ActivityTracker
+from maghub.states import RoundStatus
 from maghub.store.repositories.conversations import OpenRound
+from maghub.usage import Usage
 
 if TYPE_CHECKING:
     from maghub.llm.client import LLMClient  # imports the openai SDK: only when a model is called
@@ -127,7 +128,7 @@ class ChatService:
             reading = self.locks.now()
             history = _ReadHistory(reading, await self.store.load_history(request.conversation_id, request.user_id))
         system = (request.system_prompt or "").strip()
-        return ChatTurn(self, request, llm, prompt, system, servers, history)
+        return ChatTurn(self, request, llm, prompt, system, servers, history=history)
 
     def run_agent(self, llm: LLMClient, messages: list[dict[str, Any]], toolset: MCPToolSet) -> Any:
         return run_agent(llm, messages, tools=toolset, max_llm_calls=self._max_llm_calls)
@@ -151,7 +152,7 @@ class _Unfinished:
             self.pending_calls.remove(event.tool_call_id)
 
     def messages(self) -> list[dict[str, Any]]:
-        messages = [
+        messages: list[dict[str, Any]] = [
             {"role": "tool", "tool_call_id": call_id, "content": error_text(_INTERRUPTED)}
             for call_id in self.pending_calls
         ]
@@ -177,6 +178,7 @@ class ChatTurn:
         prompt: str,
         system: str,
         servers: list[str],
+        *,
         history: _ReadHistory | None = None,
     ) -> None:
         self.request = request
@@ -200,10 +202,12 @@ class ChatTurn:
                     async for event in events:
                         yield event
                 return
-            async with self._service.locks.hold(conversation_id):
-                async with aclosing(self._persistent(conversation_id, toolset)) as events:
-                    async for event in events:
-                        yield event
+            async with (
+                self._service.locks.hold(conversation_id),
+                aclosing(self._persistent(conversation_id, toolset)) as events,
+            ):
+                async for event in events:
+                    yield event
 
     def _messages(self, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
         system = [self.system_message] if self.system_message else []
@@ -232,7 +236,7 @@ class ChatTurn:
         finally:
             with anyio.CancelScope(shield=True):
                 await writer.close(unfinished)
-                await writer.store_title(TITLE_WAIT_SECONDS if writer.status == "completed" else 0)
+                await writer.store_title(TITLE_WAIT_SECONDS if writer.status == RoundStatus.COMPLETED else 0)
 
     async def _history(self, conversation_id: str) -> History:
         """The history read by :meth:`ChatService.start`, or read again if another turn (or a
@@ -261,15 +265,15 @@ class _RoundWriter:
         self._store = store
         self._recorder = RoundRecorder(opening, store.append)
         self._title = title
-        self.status = "interrupted"
+        self.status = RoundStatus.INTERRUPTED
         self.error: str | None = DISCONNECTED
 
     async def store(self, event: ChatEvent) -> None:
         if isinstance(event, AssistantTurn | ToolResult):
             await self._recorder.record(event)
         elif isinstance(event, AgentFinished):
-            self.status, self.error = "completed", None
-            await self._write_answer(status="completed")
+            self.status, self.error = RoundStatus.COMPLETED, None
+            await self._write_answer(status=RoundStatus.COMPLETED)
         elif isinstance(event, AgentFailed):
             self.error = event.message
 
@@ -280,7 +284,7 @@ class _RoundWriter:
         except MaghubError as exc:
             log.warning("the chat round could not be stored", extra={"error": str(exc)})
             return
-        if self.status == "completed":
+        if self.status == RoundStatus.COMPLETED:
             return
         try:
             await self._write_answer()
@@ -290,7 +294,7 @@ class _RoundWriter:
         except MaghubError as exc:  # e.g. the conversation was deleted meanwhile
             log.warning("could not finish the chat round", extra={"round": opened.round_id, "error": str(exc)})
 
-    async def _write_answer(self, status: str | None = None) -> None:
+    async def _write_answer(self, status: RoundStatus | None = None) -> None:
         answer = self._recorder.take_answer()
         if answer is not None:
             naming = self._ready_title()  # usually ready by now: stored in the same transaction

@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from maghub.chat.titles import TitleAndTags
-from maghub.errors import ConflictError, ForbiddenError, NotFoundError
-from maghub.llm.types import Usage
+from maghub.errors import ConflictError, NotFoundError
+from maghub.states import ConversationStatus, ConversationType, RoundStatus
 from maghub.store.database import Database
 from maghub.store.repositories.conversations import (
     ConversationRepository,
@@ -21,6 +21,7 @@ from maghub.store.repositories.conversations import (
     row_to_message,
 )
 from maghub.store.tables import ConversationRow, RoundRow
+from maghub.usage import Usage
 
 DEFAULT_TITLE = "新对话"  # the original's title for a conversation that has none yet
 
@@ -32,11 +33,27 @@ def usage_view(row: ConversationRow | RoundRow) -> dict[str, int]:
     return Usage(row.prompt_tokens, row.completion_tokens, row.total_tokens).to_dict()
 
 
+@dataclass(frozen=True, slots=True)
+class ChatDetails:
+    """What a chat's ``details`` hold (the conversation detail shows them as stored)."""
+
+    auxiliary_usage: Usage = field(default_factory=Usage)
+    """Tokens spent on the conversation besides its turns (titles, summaries), stored as
+    ``auxiliary_token_usage``: kept apart so that ``total_token_usage`` stays the sum of the turns'
+    LLM calls."""
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> ChatDetails:
+        return cls(Usage.from_dict(stored.get("auxiliary_token_usage") or {}))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"auxiliary_token_usage": self.auxiliary_usage.to_dict()}
+
+
 def with_auxiliary_usage(details: Mapping[str, Any], usage: Usage) -> dict[str, Any]:
-    """``details`` counting ``usage`` among the tokens spent on a conversation besides its turns
-    (titles, summaries): kept apart so that ``total_token_usage`` stays the sum of the turns' LLM calls."""
-    spent = Usage.from_dict(details.get("auxiliary_token_usage") or {}) + usage
-    return {**details, "auxiliary_token_usage": spent.to_dict()}
+    """``details`` counting ``usage`` among the tokens spent on the conversation besides its turns."""
+    spent = ChatDetails.from_json(details).auxiliary_usage + usage
+    return {**details, **ChatDetails(spent).to_json()}
 
 
 def add_auxiliary_usage(row: ConversationRow, usage: Usage) -> None:
@@ -105,7 +122,7 @@ class ChatStore:
         def open_(session: Session) -> OpenRound:
             repo = ConversationRepository(session)
             if not history.exists:
-                repo.insert_conversation(conversation_id, user_id, "chat", DEFAULT_TITLE)
+                repo.insert_conversation(conversation_id, user_id, ConversationType.CHAT, DEFAULT_TITLE)
             round_id = repo.insert_round(conversation_id, history.next_round)
             repo.insert_message(conversation_id, round_id, 0, user_message)
             return OpenRound(conversation_id, round_id, history.next_round, next_position=1)
@@ -121,7 +138,7 @@ class ChatStore:
         message: dict[str, Any],
         usage: Usage | None = None,
         *,
-        status: str | None = None,
+        status: RoundStatus | None = None,
         error: str | None = None,
         naming: TitleAndTags | None = None,
     ) -> None:
@@ -141,7 +158,7 @@ class ChatStore:
             raise _gone(opened.conversation_id) from exc
         opened.next_position += 1
 
-    async def finish(self, opened: OpenRound, status: str, error: str | None = None) -> None:
+    async def finish(self, opened: OpenRound, status: RoundStatus, error: str | None = None) -> None:
         await self._db.run_write(
             lambda session: ConversationRepository(session).record_progress(
                 opened.conversation_id, opened.round_id, status=status, error=error
@@ -172,7 +189,7 @@ def apply_naming(
 
 
 def require_not_in_trash(row: ConversationRow | ConversationState) -> None:
-    if row.status == "deleted":
+    if row.status == ConversationStatus.DELETED:
         raise ConflictError(
             f"Conversation '{row.id}' is in the trash. Restore it first with "
             'PUT /chat/conversations/{id}/status {"status": "active"}.'
@@ -183,10 +200,12 @@ def _check_usable(row: ConversationState | None, conversation_id: str, user_id: 
     if row is None:
         return
     if row.user_id != user_id:
-        raise ForbiddenError(
-            f"Conversation '{conversation_id}' belongs to another user. Start a new conversation with a new id."
+        # Another user's conversation is reported as missing (SPEC §9), as everywhere else.
+        raise NotFoundError(
+            f"Conversation '{conversation_id}' does not exist for user '{user_id}'; "
+            "start a new conversation with a new id."
         )
-    if row.type != "chat":
+    if row.type != ConversationType.CHAT:
         raise ConflictError(
             f"Conversation '{conversation_id}' is a {row.type} conversation, not a chat; "
             "chat turns need a chat conversation id (or null for a temporary chat)."

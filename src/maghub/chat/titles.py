@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from maghub.chat.language import is_mostly_chinese
 from maghub.chat.tokens import message_text
 from maghub.llm.errors import LLMError
-from maghub.llm.types import Usage
+from maghub.usage import Usage
 
 if TYPE_CHECKING:
     from maghub.llm.client import LLMClient  # imports the openai SDK: only when a model is called
@@ -107,10 +107,7 @@ def parse_reply(reply: str) -> tuple[str, list[str]]:
     :data:`MAX_TAGS`, each cut to :data:`MAX_TAG_CHARS` characters.
     """
     title_match = _TITLE.search(reply)
-    if title_match:
-        title = title_match.group(1).strip()
-    else:
-        title = _TAGS.sub("", reply).strip()[:FALLBACK_TITLE_CHARS].strip()
+    title = title_match.group(1).strip() if title_match else _TAGS.sub("", reply).strip()[:FALLBACK_TITLE_CHARS].strip()
     tags: list[str] = []
     tags_match = _TAGS.search(reply)
     for part in _TAG_SEPARATORS.split(tags_match.group(1)) if tags_match else ():

@@ -37,6 +37,8 @@ from maghub.graphs.running.events import (
     RunFinished,
     RunStarted,
 )
+from maghub.graphs.running.state import RunStatus
+import contextlib
 
 if TYPE_CHECKING:
     from maghub.graphs.running.runs import ExecuteRequest, LiveRun
@@ -53,7 +55,9 @@ def run(
     conversation: Annotated[
         str | None,
         typer.Option(
-            "--conversation", "-c", help="Continue this run's conversation: a new turn with INPUT, or --resume."
+            "--conversation",
+            "-c",
+            help="Continue this run's conversation: a new turn with INPUT, or --resume (an unused id starts one).",
         ),
     ] = None,
     resume: Annotated[
@@ -95,7 +99,7 @@ def run(
         status = asyncio.run(_run(settings, request, view, interleaved))
     except MaghubError as exc:
         raise fail(str(exc)) from None
-    raise typer.Exit(0 if status == "completed" else 1)
+    raise typer.Exit(0 if status == RunStatus.COMPLETED else 1)
 
 
 def _input(input_text: str | None, conversation: str | None, resume: bool) -> str | None:
@@ -130,34 +134,31 @@ async def _run(settings: Settings, request: ExecuteRequest, view: EventView, int
         interrupted = True
         view.interrupted()
         if live is not None:
-            live.stop("cancelled", "cancelled with Ctrl-C")
+            live.stop(RunStatus.CANCELLED, "cancelled with Ctrl-C")
 
     loop = asyncio.get_running_loop()
-    try:
+    # Loops without signal support: Ctrl-C stays KeyboardInterrupt.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, on_interrupt)
-    except (NotImplementedError, RuntimeError):  # loops without signal support: Ctrl-C stays KeyboardInterrupt
-        pass
     try:
         runtime = await Runtime.start(settings)
         try:
             if interrupted:
                 view.stopped_before_start()
-                return "cancelled"
+                return RunStatus.CANCELLED
             live = await runtime.runs.start(request)
             if interrupted:
-                live.stop("cancelled", "cancelled with Ctrl-C")
+                live.stop(RunStatus.CANCELLED, "cancelled with Ctrl-C")
             return await _follow(live.events() if interleaved else per_node_blocks(live.events()), view)
         finally:
             await runtime.aclose()
     finally:
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
-        except (NotImplementedError, RuntimeError):
-            pass
 
 
 async def _follow(events: AsyncIterator[RunEvent], view: EventView) -> str:
-    status = "interrupted"  # unless the run reports how it ended
+    status = RunStatus.INTERRUPTED  # unless the run reports how it ended
     async for event in events:
         view.show(event)
         if isinstance(event, RunFinished):
@@ -226,7 +227,7 @@ class ProgressView(EventView):
             self._finished(event)
 
     def _finished(self, event: RunFinished) -> None:
-        if event.status == "completed":
+        if event.status == RunStatus.COMPLETED:
             self._progress.rule("[green]result[/]", align="left")
             self._result.print(event.final_result, markup=False, highlight=False, emoji=False)
             return

@@ -160,7 +160,7 @@ class GraphGeneration:
         try:
             if target:
                 await self._graphs.get(target)  # improving a graph that was deleted meanwhile: refuse
-            result = await self._graphs.save(document, create_only=not target)
+            result = await self._graphs.save(document, create_only=not target, editor=request.editor)
         except GraphValidationError as exc:
             return self._refused([], _problem_views(exc.problems))
         except MaghubError as exc:  # taken meanwhile, deleted meanwhile, not the caller's to change

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from maghub.states import ConversationType, RoundStatus
+
 from maghub.chat.store import apply_naming, history_message, require_not_in_trash
 from maghub.chat.titles import TitleAndTags
 from maghub.errors import ConflictError, NotFoundError
@@ -23,7 +25,7 @@ from maghub.llm.types import Usage
 from maghub.store.database import Database
 from maghub.store.repositories.conversations import ConversationRepository, OpenRound, row_to_message
 
-AGENT = "agent"
+AGENT = ConversationType.AGENT
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,9 @@ class GenerationStore:
         def end(session: Session) -> None:
             repo = ConversationRepository(session)
             repo.insert_messages(opened.conversation_id, opened.round_id, opened.next_position, messages)
-            repo.record_progress(opened.conversation_id, opened.round_id, usage=usage, status=status, error=error)
+            repo.record_progress(
+                opened.conversation_id, opened.round_id, usage=usage, status=RoundStatus(status), error=error
+            )
             if details:
                 _merge_details(repo, opened.conversation_id, details)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from maghub.llm.types import AssistantMessage, ChunkEvent, Usage
+from maghub.llm.types import AssistantMessage, ChunkEvent
+from maghub.usage import Usage
 
 
 class _ToolCall:

@@ -32,8 +32,9 @@ from maghub.llm.network import new_http_client
 from maghub.llm.retry import RetryPolicy
 from maghub.llm.secrets import model_secret_texts
 from maghub.llm.sse import iter_sse_data
-from maghub.llm.types import ChunkEvent, CompletionResult, FinalEvent, StreamEvent, Usage
+from maghub.llm.types import ChunkEvent, CompletionResult, FinalEvent, StreamEvent
 from maghub.security.redaction import log_redactor
+from maghub.usage import Usage
 
 __all__ = ["LLMClient", "strip_think"]
 

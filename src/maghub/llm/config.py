@@ -10,7 +10,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_NAME_LENGTH = 200
 
@@ -51,7 +51,10 @@ class ModelConfig(BaseModel):
     name: str = Field(description="Unique name used to refer to this model, e.g. 'deepseek/deepseek-chat'.")
     base_url: str = Field(description="Base URL of the OpenAI-compatible API, e.g. https://api.openai.com/v1.")
     api_key: str = Field(default="", description="API key; stored encrypted, never returned in clear.")
-    model: str = Field(min_length=1, description="The provider's model id sent in each request.")
+    model: str = Field(
+        min_length=1,
+        description="The provider's model id sent in each request; defaults to ``name`` (the seed never sends it).",
+    )
 
     stream: bool = False
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -68,6 +71,14 @@ class ModelConfig(BaseModel):
     extra_body: dict[str, Any] | None = None
     extra_headers: dict[str, str] | None = None
     timeout: float | None = Field(default=None, gt=0, description="Per-call timeout in seconds.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_defaults_to_name(cls, data: Any) -> Any:
+        # The seed's examples send only name, base_url and api_key: the name is then the provider's id.
+        if isinstance(data, dict) and data.get("model") is None and isinstance(data.get("name"), str):
+            return {**data, "model": data["name"]}
+        return data
 
     @field_validator("name")
     @classmethod

@@ -62,7 +62,8 @@ def check_no_masked_values(config: ModelConfig) -> None:
     ]
     if leftovers:
         raise InvalidInputError(
-            f"Model '{config.name}': {', '.join(leftovers)} {'is a masked value' if len(leftovers) == 1 else 'are masked values'} "
+            f"Model '{config.name}': {', '.join(leftovers)} "
+            f"{'is a masked value' if len(leftovers) == 1 else 'are masked values'} "
             "(…) with no stored secret to keep; send the secret itself."
         )
 

@@ -359,15 +359,15 @@ def _is_masked_copy(text: str, stored: Sequence[Piece]) -> bool:
 
 
 def _restore_pieces(sent: Sequence[Piece], stored: Sequence[Piece]) -> str:
-    secrets = {}
+    secrets: dict[object, str] = {}
     for piece in stored:
         if piece.secret:
             secrets.setdefault(piece.slot, piece.text)
-    parts = []
+    parts: list[str] = []
     for piece in sent:
         original = secrets.get(piece.slot) if piece.secret else None
         keep = original is not None and is_masked_form(piece.text, original)
-        parts.append(original if keep else piece.text)
+        parts.append(original if original is not None and keep else piece.text)
     return "".join(parts)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import math
 import socket
 
 import uvicorn
@@ -82,7 +83,7 @@ def build_server(settings: Settings) -> uvicorn.Server:
         log_config=None,
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),  # uvicorn takes whole seconds
         server_header=False,
     )
     holder.append(uvicorn.Server(config))

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.orm import Session, sessionmaker
 
 from maghub.errors import ConfigurationError, UnavailableError
+from maghub.storable import json_for_storage, parameters_for_storage
 from maghub.store.migrate import schema_is_current, upgrade_to_head
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class Database:
             )
         self.dialect = parsed.get_backend_name()
         self.safe_url = parsed.render_as_string(hide_password=True)
-        engine_args: dict[str, Any] = {"echo": echo}
+        engine_args: dict[str, Any] = {"echo": echo, "json_serializer": json_for_storage}
         if self.is_sqlite:
             engine_args["connect_args"] = {"timeout": 30}
         else:
@@ -69,6 +70,7 @@ class Database:
             raise ConfigurationError(f"No driver for {self.safe_url}: {exc}") from exc
         if self.is_sqlite:
             _configure_sqlite(self.engine.sync_engine)
+        _store_text_alike(self.engine.sync_engine)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer = async_sessionmaker(
             self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
@@ -145,9 +147,12 @@ class _ThreadedSQLite:
 
     def __init__(self, url: URL) -> None:
         self.engine = create_engine(
-            url.set(drivername="sqlite"), connect_args={"timeout": 30, "check_same_thread": False}
+            url.set(drivername="sqlite"),
+            connect_args={"timeout": 30, "check_same_thread": False},
+            json_serializer=json_for_storage,
         )
         _configure_sqlite(self.engine)
+        _store_text_alike(self.engine)
         self._readers = sessionmaker(self.engine, expire_on_commit=False)
         self._writers = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
         self._read_threads = ThreadPoolExecutor(SQLITE_READER_THREADS, thread_name_prefix="maghub-sqlite-read")
@@ -240,6 +245,17 @@ def _resolve(outcomes: list[tuple[_Write, Any, BaseException | None]]) -> None:
 def _is_memory_sqlite(url: URL) -> bool:
     """An in-memory database exists only in its own connection: no second driver can share it."""
     return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _store_text_alike(sync_engine: Any) -> None:
+    """NUL characters in text become U+FFFD on every backend (PostgreSQL refuses them, SQLite keeps
+    them): requests are refused at the edge, so this only meets what models and tools produced."""
+
+    @event.listens_for(sync_engine, "before_cursor_execute", retval=True)
+    def _without_nul(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _executemany: bool
+    ) -> tuple[str, Any]:
+        return statement, parameters_for_storage(parameters)
 
 
 def _configure_sqlite(sync_engine: Any) -> None:

@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from maghub.states import ConversationStatus, ConversationType, RoundStatus
+
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -119,6 +121,8 @@ class UserRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """Tokens issued before this stop working (None: the password never changed)."""
 
 
 class ConversationRow(Base):
@@ -130,17 +134,20 @@ class ConversationRow(Base):
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(128), nullable=False)
-    type: Mapped[str] = mapped_column(String(16), nullable=False, default="chat")
+    type: Mapped[str] = mapped_column(String(16), nullable=False, default=ConversationType.CHAT)
+    """A :class:`~maghub.states.ConversationType`."""
     title: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     tags: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=ConversationStatus.ACTIVE)
+    """A :class:`~maghub.states.ConversationStatus`."""
     round_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     prompt_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     total_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
-    """Type-specific fields that are set once or rarely (a graph run's graph name, a generation's
-    parsed results); never the growing history."""
+    """Type-specific fields that are set once or rarely, never the growing history: a graph run's
+    ``RunState`` (``maghub.graphs.running.state``), a chat's ``ChatDetails`` (``maghub.chat.store``),
+    a generation's parsed results."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
@@ -156,10 +163,10 @@ class RoundRow(Base):
         String(200), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
     )
     number: Mapped[int] = mapped_column(Integer, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
-    """running, completed, interrupted or failed."""
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=RoundStatus.RUNNING)
+    """A :class:`~maghub.states.RoundStatus`."""
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
-    """For graph runs: node_name, level, pass, output_enabled, mcp_servers."""
+    """For graph runs a ``NodeRound`` (``maghub.graphs.running.state``); for a compacted chat, how."""
     prompt_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     total_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -194,6 +201,9 @@ class GraphRow(Base):
 
     ``config`` is plain JSON on every backend (not JSONB) so the document keeps its key order.
     ``readme`` is a README written for the graph (None: the generated one is shown).
+    ``owner_id`` is the id of the user who created it in auth mode (SPEC §9: only they or an admin may
+    change it); None for graphs made in local mode or before graphs had owners (admins only). Not a
+    foreign key: a deleted user's graphs stay, changeable by admins.
     """
 
     __tablename__ = "graphs"
@@ -202,6 +212,7 @@ class GraphRow(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
     config: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     readme: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from typing import Any
+
 import httpx2
 import uvicorn
 
@@ -26,7 +28,8 @@ class RunningMaghub:
 
     @property
     def runtime(self):  # noqa: ANN201 - maghub.runtime.Runtime, imported lazily by callers
-        return self.server.config.app.state.runtime
+        app: Any = self.server.config.app
+        return app.state.runtime
 
 
 @asynccontextmanager

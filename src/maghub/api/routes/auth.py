@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from maghub.api.deps import RuntimeDep
+from maghub.api.views import user_view
+from maghub.api.schemas.auth import AccessToken, UserView
 from maghub.api.security import SignedIn
-from maghub.auth.users import User
-from maghub.timestamps import iso_utc, iso_utc_or_none
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -20,18 +20,7 @@ class Login(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-def user_view(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "role": user.role,
-        "disabled": user.disabled,
-        "created_at": iso_utc(user.created_at),
-        "last_login_at": iso_utc_or_none(user.last_login_at),
-    }
-
-
-@router.post("/login", summary="Exchange a username and password for an access token")
+@router.post("/login", summary="Exchange a username and password for an access token", response_model=AccessToken)
 async def login(credentials: Login, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     client = request.client.host if request.client else "unknown"
     token, user = await runtime.users.login(credentials.username, credentials.password, client)
@@ -43,6 +32,6 @@ async def login(credentials: Login, request: Request, runtime: RuntimeDep) -> di
     }
 
 
-@router.get("/me", summary="The user the access token belongs to")
+@router.get("/me", summary="The user the access token belongs to", response_model=UserView)
 async def me(user: SignedIn) -> dict[str, Any]:
     return user_view(user)

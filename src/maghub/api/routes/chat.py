@@ -14,25 +14,30 @@ from pydantic import BaseModel, Field, field_validator
 
 from maghub.agent import AgentFailed, LLMChunk, ToolResult
 from maghub.api.deps import RuntimeDep
+from maghub.api.schemas.chat import (
+    ChatReply,
+    Compacted,
+    ConversationChange,
+    ConversationDetail,
+    ConversationPage,
+    StatusChanged,
+    TagsChanged,
+    TitleChanged,
+)
 from maghub.api.security import TokenUser
-from maghub.api.sse import error_payload, event_stream
-from maghub.auth.users import User
-from maghub.chat.conversations import CompactType, Status
+from maghub.api.sse import documented_stream, error_payload, event_stream
+from maghub.chat.conversations import CompactType
+from maghub.api.owners import UserIdField, UserIdQuery, owner
 from maghub.chat.reply import collect_reply
-from maghub.chat.service import DEFAULT_USER, ChatEvent, ChatNotice, ChatRequest
+from maghub.chat.service import ChatEvent, ChatNotice, ChatRequest
 from maghub.errors import InvalidInputError
-from maghub.service.runtime import Runtime
+from maghub.states import ConversationStatus
 
 router = APIRouter(tags=["chat"])
 
-UserIdField = Field(DEFAULT_USER, max_length=128, description="Owner in local mode; ignored in auth mode.")
-UserIdQuery = Query(DEFAULT_USER, max_length=128, description="Owner in local mode; ignored in auth mode.")
-
-
-def owner(runtime: Runtime, user: User | None, user_id: str) -> str:
-    if runtime.settings.auth_enabled and user is not None:
-        return user.username
-    return user_id.strip() or DEFAULT_USER
+# Far beyond any real list, and well inside what every database takes as OFFSET (a larger number
+# was a 500 on SQLite and PostgreSQL alike).
+MAX_OFFSET = 1_000_000_000
 
 
 class ChatCompletionBody(BaseModel):
@@ -45,6 +50,16 @@ class ChatCompletionBody(BaseModel):
     )
     user_id: str = UserIdField
     stream: bool = True
+
+
+CHAT_EVENTS = """With `stream: true` (the default) the events are, in order of arrival:
+- the model's OpenAI `chat.completion.chunk` objects as it streams (`choices[0].delta.content`,
+  `delta.tool_calls`, a final `usage`);
+- each tool result as the tool message `{"role": "tool", "tool_call_id", "content"}`;
+- `{"type": "notice", "message"}`: something the user should know (e.g. an MCP server that is not connected);
+- `{"error": {"message", "type": "model_error"}}` when the model call failed.
+
+With `stream: false` the answer is one JSON object (`ChatReply`)."""
 
 
 def chat_payloads(event: ChatEvent) -> Iterable[dict[str, Any]]:
@@ -63,7 +78,8 @@ def chat_payloads(event: ChatEvent) -> Iterable[dict[str, Any]]:
 @router.post(
     "/chat/completions",
     summary="Chat with a model and MCP tools (SSE by default)",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    response_model=ChatReply,
+    responses=documented_stream(CHAT_EVENTS, json_model=ChatReply),
 )
 async def chat_completions(body: ChatCompletionBody, runtime: RuntimeDep, user: TokenUser) -> Any:
     request = ChatRequest(
@@ -80,22 +96,30 @@ async def chat_completions(body: ChatCompletionBody, runtime: RuntimeDep, user: 
     return (await collect_reply(turn)).to_json()
 
 
-@router.get("/chat/conversations", summary="List the user's conversations, most recently updated first")
+@router.get(
+    "/chat/conversations",
+    summary="List the user's conversations, most recently updated first",
+    response_model=ConversationPage,
+)
 async def list_conversations(
     runtime: RuntimeDep,
     user: TokenUser,
     user_id: str = UserIdQuery,
     status: Annotated[
-        list[Status] | None, Query(description="Only these statuses (repeat the parameter); default all")
+        list[ConversationStatus] | None, Query(description="Only these statuses (repeat the parameter); default all")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many (at most 10⁹)")] = 0,
 ) -> dict[str, Any]:
     page = await runtime.conversations.list(owner(runtime, user, user_id), statuses=status, limit=limit, offset=offset)
     return {"conversations": page.items, "total_count": page.total, "limit": limit, "offset": offset}
 
 
-@router.get("/chat/conversations/{conversation_id}", summary="A conversation with all its rounds")
+@router.get(
+    "/chat/conversations/{conversation_id}",
+    summary="A conversation with all its rounds",
+    response_model=ConversationDetail,
+)
 async def get_conversation(
     conversation_id: str, runtime: RuntimeDep, user: TokenUser, user_id: str = UserIdQuery
 ) -> dict[str, Any]:
@@ -103,14 +127,22 @@ async def get_conversation(
 
 
 class StatusBody(BaseModel):
-    status: Status
+    status: ConversationStatus
     user_id: str = UserIdField
 
 
-_STATUS_MESSAGES = {"active": "对话已恢复", "deleted": "对话已删除", "favorite": "对话已收藏"}
+_STATUS_MESSAGES = {
+    ConversationStatus.ACTIVE: "对话已恢复",
+    ConversationStatus.DELETED: "对话已删除",
+    ConversationStatus.FAVORITE: "对话已收藏",
+}
 
 
-@router.put("/chat/conversations/{conversation_id}/status", summary="Set active, favorite or deleted (trash)")
+@router.put(
+    "/chat/conversations/{conversation_id}/status",
+    summary="Set active, favorite or deleted (trash)",
+    response_model=StatusChanged,
+)
 async def set_status(conversation_id: str, body: StatusBody, runtime: RuntimeDep, user: TokenUser) -> dict[str, Any]:
     await runtime.conversations.set_status(conversation_id, owner(runtime, user, body.user_id), body.status)
     return {
@@ -126,14 +158,14 @@ class TitleBody(BaseModel):
     user_id: str = UserIdField
 
 
-@router.put("/chat/conversations/{conversation_id}/title", summary="Rename a conversation")
+@router.put("/chat/conversations/{conversation_id}/title", summary="Rename a conversation", response_model=TitleChanged)
 async def set_title(conversation_id: str, body: TitleBody, runtime: RuntimeDep, user: TokenUser) -> dict[str, Any]:
     title = await runtime.conversations.set_title(conversation_id, owner(runtime, user, body.user_id), body.title)
     return {"status": "success", "message": "对话标题更新成功", "conversation_id": conversation_id, "title": title}
 
 
 class TagsBody(BaseModel):
-    tags: list[Annotated[str, Field(max_length=20)]] = Field(max_length=10)
+    tags: list[Annotated[str, Field(max_length=20, pattern=r"\S")]] = Field(max_length=10)
     user_id: str = UserIdField
 
     @field_validator("tags")
@@ -145,14 +177,20 @@ class TagsBody(BaseModel):
         return list(dict.fromkeys(stripped))
 
 
-@router.put("/chat/conversations/{conversation_id}/tags", summary="Replace a conversation's tags")
+@router.put(
+    "/chat/conversations/{conversation_id}/tags",
+    summary="Replace a conversation's tags",
+    response_model=TagsChanged,
+)
 async def set_tags(conversation_id: str, body: TagsBody, runtime: RuntimeDep, user: TokenUser) -> dict[str, Any]:
     tags = await runtime.conversations.set_tags(conversation_id, owner(runtime, user, body.user_id), body.tags)
     return {"status": "success", "message": "对话标签更新成功", "conversation_id": conversation_id, "tags": tags}
 
 
 @router.delete(
-    "/chat/conversations/{conversation_id}/permanent", summary="Delete a conversation, its messages and files"
+    "/chat/conversations/{conversation_id}/permanent",
+    summary="Delete a conversation, its messages and files",
+    response_model=ConversationChange,
 )
 async def delete_permanently(
     conversation_id: str, runtime: RuntimeDep, user: TokenUser, user_id: str = UserIdQuery
@@ -169,7 +207,11 @@ class CompactBody(BaseModel):
     user_id: str = UserIdField
 
 
-@router.post("/chat/conversations/{conversation_id}/compact", summary="Shorten a chat's stored history")
+@router.post(
+    "/chat/conversations/{conversation_id}/compact",
+    summary="Shorten a chat's stored history",
+    response_model=Compacted,
+)
 async def compact(conversation_id: str, body: CompactBody, runtime: RuntimeDep, user: TokenUser) -> dict[str, Any]:
     if body.conversation_id != conversation_id:
         raise InvalidInputError(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from maghub.agent import AgentFailed, LLMChunk
 from maghub.api.deps import RuntimeDep
-from maghub.api.routes.chat import UserIdField, owner
+from maghub.api.owners import UserIdField, owner
 from maghub.api.security import AdminInAuthMode, TokenUser
 from maghub.api.sse import error_payload, event_stream
 from maghub.auth.users import User

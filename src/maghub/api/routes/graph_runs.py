@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from maghub.api.deps import RuntimeDep
-from maghub.api.routes.chat import UserIdField, UserIdQuery, owner
+from maghub.api.owners import UserIdField, UserIdQuery, owner
+from maghub.api.schemas.graphs import RunCancelled
+from maghub.api.schemas.graphs import RunView as RunViewBody
 from maghub.api.security import TokenUser
-from maghub.api.sse import error_payload, event_stream
+from maghub.api.sse import documented_stream, error_payload, event_stream
 from maghub.graphs.running.events import (
     NodeChunk,
     NodeFailed,
@@ -24,7 +27,10 @@ from maghub.graphs.running.events import (
     RunStarted,
 )
 from maghub.graphs.running.ordering import per_node_blocks
-from maghub.graphs.running.runs import ExecuteRequest, LiveRun
+from maghub.graphs.running.runs import ExecuteRequest, LiveRun, NodeSummary, RunView
+from maghub.graphs.running.state import RunStatus
+from maghub.states import RoundStatus
+from maghub.timestamps import iso_utc
 
 router = APIRouter(tags=["graph runs"])
 
@@ -41,6 +47,20 @@ class ExecuteBody(BaseModel):
         "blocks", description="blocks: each node's events together, in start order; interleaved: as they happen"
     )
     user_id: str = UserIdField
+
+
+RUN_EVENTS = """The original MAG's graph events; every node event has `node_name` (and `run_path` inside a subgraph):
+- `{"type": "conversation_created", "conversation_id"}` first, for a new run (then `start`'s `node_start`/`node_end`);
+- `{"type": "node_start", "node_name", "level"}` when a node starts;
+- the node's model output as OpenAI `chat.completion.chunk` objects, and its tool results as tool messages
+  `{"role": "tool", "tool_call_id", "content"}`, each with `node_name`;
+- `{"type": "notice", "message", "node_name"}`;
+- `{"type": "node_end", "node_name"}` when a node ends (`"status": "failed"` after its
+  `{"error": {"message", "type": "execution_error"}, "node_name"}`);
+- at the end `{"type": "graph_complete", "final_result", "execution_chain"}`, or, when the run failed or was
+  cancelled, `{"error": {"message", "type": "execution_error"}, "run_status"}`.
+
+`stream_mode: "blocks"` (default) sends each node's events together, in start order; `"interleaved"` as they happen."""
 
 
 def _tagged(payload: dict[str, Any], node: str, run_path: str) -> dict[str, Any]:
@@ -73,10 +93,10 @@ def run_payloads(event: RunEvent) -> Iterable[dict[str, Any]]:
     if isinstance(event, NodeFailed):
         return (
             _tagged(error_payload(event.message, "execution_error"), event.node, event.run_path),
-            _tagged({"type": "node_end", "status": "failed"}, event.node, event.run_path),
+            _tagged({"type": "node_end", "status": RoundStatus.FAILED}, event.node, event.run_path),
         )
     if isinstance(event, RunFinished):
-        if event.status == "completed":
+        if event.status == RunStatus.COMPLETED:
             return (
                 {
                     "type": "graph_complete",
@@ -103,13 +123,13 @@ async def _followed(live: LiveRun, blocks: bool) -> AsyncIterator[RunEvent]:
             if live.background:
                 live.stop_listening()
             else:
-                live.stop("cancelled", "the client disconnected")
+                live.stop(RunStatus.CANCELLED, "the client disconnected")
 
 
 @router.post(
     "/graphs/execute",
     summary="Run a graph, continue a conversation's run, or resume it (SSE)",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses=documented_stream(RUN_EVENTS),
 )
 async def execute(body: ExecuteBody, runtime: RuntimeDep, user: TokenUser) -> Any:
     request = ExecuteRequest(
@@ -123,11 +143,53 @@ async def execute(body: ExecuteBody, runtime: RuntimeDep, user: TokenUser) -> An
     return event_stream(_followed(live, body.stream_mode == "blocks"), run_payloads)
 
 
-@router.get("/graphs/runs/{conversation_id}", summary="A graph run's state: status, nodes, result, files")
+def run_view_json(view: RunView) -> dict[str, Any]:
+    return {
+        "conversation_id": view.conversation_id,
+        "graph_name": view.graph_name,
+        "status": view.status,
+        "turn": view.turn,
+        "error": view.error,
+        "final_result": view.final_result,
+        "execution_chain": view.execution_chain,
+        "nodes": {name: _node_json(node) for name, node in view.nodes.items()},
+        "handoffs_status": (
+            None if view.handoffs is None else {name: asdict(budget) for name, budget in view.handoffs.items()}
+        ),
+        "saved_files": view.saved_files,
+        "round_count": view.round_count,
+        "created_at": iso_utc(view.created_at),
+        "updated_at": iso_utc(view.updated_at),
+    }
+
+
+def _node_json(node: NodeSummary) -> dict[str, Any]:
+    shown: dict[str, Any] = {"status": node.status, "runs": node.runs}
+    if node.output is not None:
+        shown["output"] = node.output
+    return shown
+
+
+@router.get(
+    "/graphs/runs/{conversation_id}",
+    summary="A graph run's state: status, nodes, result, files",
+    response_model=RunViewBody,
+)
 async def get_run(conversation_id: str, runtime: RuntimeDep, user: TokenUser, user_id: str = UserIdQuery) -> Any:
-    return await runtime.runs.view(conversation_id, owner(runtime, user, user_id))
+    return run_view_json(await runtime.runs.view(conversation_id, owner(runtime, user, user_id)))
 
 
-@router.post("/graphs/runs/{conversation_id}/cancel", summary="Stop a run (within a second)")
+@router.post(
+    "/graphs/runs/{conversation_id}/cancel",
+    summary="Stop a run (within a second)",
+    response_model=RunCancelled,
+)
 async def cancel_run(conversation_id: str, runtime: RuntimeDep, user: TokenUser, user_id: str = UserIdQuery) -> Any:
-    return await runtime.runs.cancel(conversation_id, owner(runtime, user, user_id))
+    outcome = await runtime.runs.cancel(conversation_id, owner(runtime, user, user_id))
+    return {
+        "status": "success",
+        "conversation_id": conversation_id,
+        "cancelled": outcome.cancelled,
+        "run_status": outcome.run_status,
+        "message": "the run was cancelled" if outcome.cancelled else "no run of this conversation is in progress",
+    }

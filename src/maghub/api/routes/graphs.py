@@ -8,6 +8,9 @@ as a subgraph is a 409 unless ``?force=true``; a rename checks the new name and 
 references. Zip packages (``import_package*``, and what ``export`` writes) are read in memory, never
 extracted, checked whole before anything is stored, and carry no secrets (see
 :mod:`maghub.graphs.sharing.transfer`); ``GET /graphs/{name}/package`` downloads one.
+
+In auth mode a graph belongs to the user who saved or imported it first: everyone may read and run
+it, only its owner or an admin may replace, rename or delete it (403 otherwise).
 """
 
 from __future__ import annotations
@@ -25,10 +28,26 @@ from fastapi import APIRouter, File, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from maghub.api.deps import RuntimeDep
-from maghub.api.security import AdminInAuthMode, TokenUser, may_configure
+from maghub.api.schemas.graphs import (
+    GraphDeleted,
+    GraphExported,
+    GraphImported,
+    GraphReadme,
+    GraphRenamed,
+    GraphSaved,
+    GraphView,
+    McpScript,
+    PackageImported,
+)
+from maghub.api.security import AdminInAuthMode, GraphEditor, TokenUser, may_configure
 from maghub.errors import InvalidInputError, NotFoundError
 from maghub.graphs.definition.config import GraphDocument
-from maghub.graphs.definition.documents import attach_prompt_files, parse_document, parse_document_text, read_document_file
+from maghub.graphs.definition.documents import (
+    attach_prompt_files,
+    parse_document,
+    parse_document_text,
+    read_document_file,
+)
 from maghub.graphs.sharing.mcp_export import generate_mcp_script
 from maghub.graphs.sharing.transfer import PackageImport
 from maghub.graphs.sharing.packages import GraphPackage, read_package
@@ -80,37 +99,59 @@ def _imported(result: SaveResult, missing_prompt_files: Iterable[str] = ()) -> d
     return {**body, "needs_api_key": [], "skipped_models": [], "skipped_servers": []}
 
 
-@router.get("/graphs", summary="List the graph names")
+@router.get("/graphs", summary="List the graph names", response_model=list[str])
 async def list_graphs(runtime: RuntimeDep) -> list[str]:
     return await runtime.graphs.names()
 
 
-@router.get("/graphs/{graph_name}", summary="A graph's configuration as submitted, plus its version")
+@router.get(
+    "/graphs/{graph_name}",
+    summary="A graph's configuration as submitted, plus its version",
+    response_model=GraphView,
+)
 async def get_graph(graph_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     return (await runtime.graphs.get(graph_name)).public_view()
 
 
-@router.get("/graphs/{graph_name}/readme", summary="A graph's README (written with it, or generated)")
+@router.get(
+    "/graphs/{graph_name}/readme",
+    summary="A graph's README (written with it, or generated)",
+    response_model=GraphReadme,
+)
 async def get_readme(graph_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     graph, readme = await runtime.graphs.readme(graph_name)
     return {"name": graph.name, "config": graph.public_view(), "readme": readme}
 
 
-@router.post("/graphs", summary="Create or replace a graph; answers its version and any warnings")
-async def save_graph(document: GraphDocument, runtime: RuntimeDep) -> dict[str, Any]:
-    result = await runtime.graphs.save(document)
+@router.post(
+    "/graphs",
+    summary="Create or replace a graph; answers its version and any warnings",
+    response_model=GraphSaved,
+)
+async def save_graph(document: GraphDocument, runtime: RuntimeDep, editor: GraphEditor) -> dict[str, Any]:
+    result = await runtime.graphs.save(document, editor=editor)
     return _saved(result, f"图 '{result.name}' 保存成功")
 
 
-@router.delete("/graphs/{graph_name}", summary="Delete a graph (409 while another uses it, unless force)")
-async def delete_graph(graph_name: str, runtime: RuntimeDep, force: bool = False) -> dict[str, Any]:
-    users = await runtime.graphs.delete(graph_name, force=force)
+@router.delete(
+    "/graphs/{graph_name}",
+    summary="Delete a graph (409 while another uses it, unless force)",
+    response_model=GraphDeleted,
+)
+async def delete_graph(
+    graph_name: str, runtime: RuntimeDep, editor: GraphEditor, force: bool = False
+) -> dict[str, Any]:
+    users = await runtime.graphs.delete(graph_name, force=force, editor=editor)
     return {"status": "success", "message": f"图 '{graph_name}' 删除成功", "still_referenced_by": users}
 
 
-@router.put("/graphs/{old_name}/rename/{new_name}", summary="Rename a graph; subgraph references follow")
-async def rename_graph(old_name: str, new_name: str, runtime: RuntimeDep) -> dict[str, Any]:
-    updated = await runtime.graphs.rename(old_name, new_name)
+@router.put(
+    "/graphs/{old_name}/rename/{new_name}",
+    summary="Rename a graph; subgraph references follow",
+    response_model=GraphRenamed,
+)
+async def rename_graph(old_name: str, new_name: str, runtime: RuntimeDep, editor: GraphEditor) -> dict[str, Any]:
+    updated = await runtime.graphs.rename(old_name, new_name, editor=editor)
     return {
         "status": "success",
         "message": f"图 '{old_name}' 重命名为 '{new_name}' 成功",
@@ -122,24 +163,29 @@ async def rename_graph(old_name: str, new_name: str, runtime: RuntimeDep) -> dic
     "/graphs/import",
     summary="Import a graph .json file from the server's disk (409 if the name exists)",
     dependencies=[AdminInAuthMode],
+    response_model=GraphImported,
 )
-async def import_from_path(body: ImportFromPath, runtime: RuntimeDep) -> dict[str, Any]:
+async def import_from_path(body: ImportFromPath, runtime: RuntimeDep, editor: GraphEditor) -> dict[str, Any]:
     path = body.absolute_path()
 
     def read() -> tuple[dict[str, Any], list[str]]:
         return attach_prompt_files(read_document_file(path, max_bytes=runtime.settings.max_body_bytes), path.parent)
 
     data, missing = await anyio.to_thread.run_sync(read)
-    result = await runtime.graphs.save(parse_document(data), create_only=True)
+    result = await runtime.graphs.save(parse_document(data), create_only=True, editor=editor)
     return _imported(result, missing)
 
 
-@router.post("/graphs/import_from_file", summary="Import an uploaded graph .json file (409 if the name exists)")
-async def import_upload(runtime: RuntimeDep, file: UploadFile = UploadedGraph) -> dict[str, Any]:
+@router.post(
+    "/graphs/import_from_file",
+    summary="Import an uploaded graph .json file (409 if the name exists)",
+    response_model=GraphImported,
+)
+async def import_upload(runtime: RuntimeDep, editor: GraphEditor, file: UploadFile = UploadedGraph) -> dict[str, Any]:
     if not (file.filename or "").lower().endswith(".json"):
         raise InvalidInputError(f"'{file.filename}' is not a .json file; upload a graph exported as JSON")
     data = parse_document_text(await file.read(), file.filename or "the upload")
-    result = await runtime.graphs.save(parse_document(data), create_only=True)
+    result = await runtime.graphs.save(parse_document(data), create_only=True, editor=editor)
     return _imported(result)
 
 
@@ -147,31 +193,39 @@ async def import_upload(runtime: RuntimeDep, file: UploadFile = UploadedGraph) -
     "/graphs/import_package",
     summary="Import a graph package (.zip) from the server's disk (409 if the graph's name exists)",
     dependencies=[AdminInAuthMode],
+    response_model=PackageImported,
 )
-async def import_package_from_path(body: ImportFromPath, runtime: RuntimeDep) -> dict[str, Any]:
+async def import_package_from_path(body: ImportFromPath, runtime: RuntimeDep, editor: GraphEditor) -> dict[str, Any]:
     path = body.absolute_path()
     if path.suffix.lower() != ".zip":
         raise InvalidInputError(f"{path} is not a .zip file; import a graph package exported as .zip")
     package = await anyio.to_thread.run_sync(_read_package_file, path, runtime.settings.max_body_bytes)
-    return _imported_package(await runtime.packages.import_package(package, may_configure=True))
+    return _imported_package(await runtime.packages.import_package(package, may_configure=True, editor=editor))
 
 
 @router.post(
     "/graphs/import_package_from_file",
     summary="Import an uploaded graph package (.zip); adding its models and MCP servers needs an admin in auth mode",
+    response_model=PackageImported,
 )
 async def import_package_upload(
-    runtime: RuntimeDep, user: TokenUser, file: UploadFile = UploadedPackage
+    runtime: RuntimeDep, user: TokenUser, editor: GraphEditor, file: UploadFile = UploadedPackage
 ) -> dict[str, Any]:
     name = file.filename or "the upload"
     if not name.lower().endswith(".zip"):
         raise InvalidInputError(f"'{name}' is not a .zip file; upload a graph package exported as .zip")
     package = await anyio.to_thread.run_sync(_read_package, await file.read(), name, Path(name).stem)
-    result = await runtime.packages.import_package(package, may_configure=may_configure(runtime, user))
+    result = await runtime.packages.import_package(
+        package, may_configure=may_configure(runtime, user), editor=editor
+    )
     return _imported_package(result)
 
 
-@router.get("/graphs/{graph_name}/export", summary="Export a graph package (.zip, written to the data dir)")
+@router.get(
+    "/graphs/{graph_name}/export",
+    summary="Export a graph package (.zip, written to the data dir)",
+    response_model=GraphExported,
+)
 async def export_graph(graph_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     """``file_path`` is the package on the server's disk (as the original); ``GET /graphs/{name}/package``
     downloads the same package, and ``graph`` is the graph as one JSON document."""
@@ -205,6 +259,7 @@ async def download_package(graph_name: str, runtime: RuntimeDep) -> Response:
 @router.get(
     "/graphs/{graph_name}/generate_mcp",
     summary="A standalone MCP server script (stdio) exposing the graph as one tool",
+    response_model=McpScript,
 )
 async def generate_mcp(graph_name: str, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     """``script`` (the seed's key), ``sequential_script`` and ``default_script`` (the original's keys)

@@ -2,6 +2,10 @@
 
 Every answer is the hub's envelope ``{"success", "data", "timestamp"}``; errors are rendered by
 :mod:`maghub.api.errors` with the hub's codes.
+
+Every route needs a token (as the hub documents), except ``validate`` and ``test`` in local mode.
+MCP servers are instance-wide (SPEC §9): every user reads them, only admins create, change, delete,
+connect or disconnect them, and only admins try configurations (``test`` starts the server).
 """
 
 from __future__ import annotations
@@ -12,11 +16,24 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel
 
 from maghub.api.deps import RuntimeDep
-from maghub.api.security import SignedIn, admin_in_auth_mode, token_in_auth_mode
+from maghub.api.views import error_history
+from maghub.api.schemas.hub import (
+    Envelope,
+    HubConnection,
+    HubMessage,
+    HubProbe,
+    HubReview,
+    HubServer,
+    HubServerList,
+    HubServerSaved,
+    HubServerStatus,
+    HubServerUpdated,
+)
+from maghub.api.security import AdminUser, SignedIn, admin_in_auth_mode, token_in_auth_mode
 from maghub.auth.users import User
-from maghub.errors import ConflictError, ForbiddenError
+from maghub.errors import ConflictError
 from maghub.mcp.configuration.advice import review_server_config
-from maghub.mcp.configuration.server_config import ServerConfig, Transport, parse_hub_server, parse_server_entry, to_hub_config
+from maghub.mcp.configuration.server_config import parse_hub_server, parse_server_entry, to_hub_config
 from maghub.mcp.errors import UnknownServerError
 from maghub.mcp.connections.status import ConnectionState, ServerStatus
 from maghub.service.runtime import Runtime
@@ -54,19 +71,11 @@ def server_view(runtime: Runtime, status: ServerStatus, *, detailed: bool = Fals
         "lastError": status.last_error,
         "nextRetryAt": iso_utc_or_none(status.next_retry_at, milliseconds=True),
         "toolCount": status.tool_count,
+        **error_history(status, milliseconds=True),
     }
 
 
-def _check_may_run(config: ServerConfig, user: User) -> None:
-    """Starting a local process is code execution: stdio servers are for admins only."""
-    if config.transport == Transport.STDIO and not user.is_admin:
-        raise ForbiddenError(
-            f"User '{user.username}' may not configure stdio servers (they run commands on the server): "
-            "it needs the admin role."
-        )
-
-
-@router.get("", summary="List the servers with their status")
+@router.get("", summary="List the servers with their status", response_model=Envelope[HubServerList])
 async def list_servers(runtime: RuntimeDep, _user: SignedIn) -> dict[str, Any]:
     statuses = list(runtime.mcp.manager.status().values())
     summary = {"total": len(statuses)} | {state.value: 0 for state in ConnectionState}
@@ -85,10 +94,14 @@ class ServerUpdate(BaseModel):
     config: dict[str, Any]
 
 
-@router.post("", status_code=201, summary="Create a server; an enabled one connects in the background")
-async def create_server(body: ServerCreate, runtime: RuntimeDep, user: SignedIn) -> dict[str, Any]:
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a server; an enabled one connects in the background",
+    response_model=Envelope[HubServerSaved],
+)
+async def create_server(body: ServerCreate, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     config = parse_hub_server(body.id, body.config)
-    _check_may_run(config, user)
     result = await runtime.mcp.add([config])
     if result.duplicates:
         raise ConflictError(f"A server with id '{body.id}' already exists; update it with PUT.", code="SERVER_EXISTS")
@@ -96,7 +109,7 @@ async def create_server(body: ServerCreate, runtime: RuntimeDep, user: SignedIn)
     return envelope({"id": body.id, "config": shown, "message": f"服务器 '{body.id}' 创建成功"})
 
 
-@router.post("/test", summary="Try a configuration without saving it")
+@router.post("/test", summary="Try a configuration without saving it", response_model=Envelope[HubProbe])
 async def test_server(
     runtime: RuntimeDep,
     config: dict[str, Any] = ConfigBody,
@@ -123,22 +136,28 @@ async def test_server(
     return envelope(data)
 
 
-@router.post("/validate", summary="Check a configuration: errors, warnings and suggestions")
+@router.post(
+    "/validate",
+    summary="Check a configuration: errors, warnings and suggestions",
+    response_model=Envelope[HubReview],
+)
 async def validate_server(config: Any = ConfigBody, _user: User | None = Depends(token_in_auth_mode)) -> dict[str, Any]:
     return envelope(review_server_config(config).to_json())
 
 
-@router.get("/{server_id}", summary="One server with its tools")
+@router.get("/{server_id}", summary="One server with its tools", response_model=Envelope[HubServer])
 async def get_server(server_id: str, runtime: RuntimeDep, _user: SignedIn) -> dict[str, Any]:
     return envelope(server_view(runtime, runtime.mcp.manager.server_status(server_id), detailed=True))
 
 
-@router.put("/{server_id}", summary="Replace a server's configuration; it reconnects only if that changed")
-async def update_server(server_id: str, body: ServerUpdate, runtime: RuntimeDep, user: SignedIn) -> dict[str, Any]:
+@router.put(
+    "/{server_id}",
+    summary="Replace a server's configuration; it reconnects only if that changed",
+    response_model=Envelope[HubServerUpdated],
+)
+async def update_server(server_id: str, body: ServerUpdate, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     before = runtime.mcp.manager.config(server_id)
     config = parse_hub_server(server_id, body.config)
-    _check_may_run(before, user)
-    _check_may_run(config, user)
     await runtime.mcp.update(config)
     after = runtime.mcp.manager.config(server_id)
     return envelope(
@@ -151,16 +170,15 @@ async def update_server(server_id: str, body: ServerUpdate, runtime: RuntimeDep,
     )
 
 
-@router.delete("/{server_id}", summary="Delete a server (it is stopped first)")
-async def delete_server(server_id: str, runtime: RuntimeDep, user: SignedIn) -> dict[str, Any]:
-    _check_may_run(runtime.mcp.manager.config(server_id), user)
+@router.delete("/{server_id}", summary="Delete a server (it is stopped first)", response_model=Envelope[HubMessage])
+async def delete_server(server_id: str, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     result = await runtime.mcp.remove([server_id])
     if not result.removed:
         raise UnknownServerError(server_id)
     return envelope({"id": server_id, "message": f"服务器 '{server_id}' 删除成功"})
 
 
-@router.get("/{server_id}/status", summary="A server's connection status")
+@router.get("/{server_id}/status", summary="A server's connection status", response_model=Envelope[HubServerStatus])
 async def server_status(server_id: str, runtime: RuntimeDep, _user: SignedIn) -> dict[str, Any]:
     status = runtime.mcp.manager.server_status(server_id)
     return envelope(
@@ -175,14 +193,18 @@ async def server_status(server_id: str, runtime: RuntimeDep, _user: SignedIn) ->
             "hasError": status.state == ConnectionState.ERROR,
             "lastError": status.last_error,
             "nextRetryAt": iso_utc_or_none(status.next_retry_at, milliseconds=True),
+            **error_history(status, milliseconds=True),
         }
     )
 
 
-@router.post("/{server_id}/connect", summary="Start connecting (answers at once)")
-async def connect_server(server_id: str, runtime: RuntimeDep, user: SignedIn) -> dict[str, Any]:
+@router.post(
+    "/{server_id}/connect",
+    summary="Start connecting (answers at once)",
+    response_model=Envelope[HubConnection],
+)
+async def connect_server(server_id: str, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     manager = runtime.mcp.manager
-    _check_may_run(manager.config(server_id), user)
     state = manager.server_status(server_id).state
     if state == ConnectionState.CONNECTED:
         raise ConflictError(f"Server '{server_id}' is already connected.", code="SERVER_ALREADY_CONNECTED")
@@ -197,8 +219,12 @@ async def connect_server(server_id: str, runtime: RuntimeDep, user: SignedIn) ->
     return envelope({"id": server_id, "message": f"服务器 '{server_id}' 连接请求已发送", "status": "connecting"})
 
 
-@router.post("/{server_id}/disconnect", summary="Disconnect a server (it stays configured)")
-async def disconnect_server(server_id: str, runtime: RuntimeDep, _user: SignedIn) -> dict[str, Any]:
+@router.post(
+    "/{server_id}/disconnect",
+    summary="Disconnect a server (it stays configured)",
+    response_model=Envelope[HubConnection],
+)
+async def disconnect_server(server_id: str, runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
     manager = runtime.mcp.manager
     if manager.server_status(server_id).state == ConnectionState.DISCONNECTED:
         raise ConflictError(f"Server '{server_id}' is already disconnected.", code="SERVER_ALREADY_DISCONNECTED")

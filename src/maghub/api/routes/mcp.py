@@ -12,6 +12,19 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
 from maghub.api.deps import RuntimeDep
+from maghub.api.views import error_history
+from maghub.api.schemas.mcp import (
+    AllConnected,
+    ConfigApplied,
+    McpDocument,
+    ServerConnected,
+    ServerDisconnected,
+    ServerStatusView,
+    ServersAdded,
+    ServersRemoved,
+    ToolCalled,
+    ToolView,
+)
 from maghub.api.security import AdminInAuthMode
 from maghub.errors import InvalidInputError
 from maghub.mcp.configuration.server_config import parse_mcp_servers, to_mag_document
@@ -49,6 +62,7 @@ def status_view(status: ServerStatus) -> dict[str, Any]:
         "lastErrorKind": status.last_error_kind.value if status.last_error_kind else None,
         "reconnectAttempts": status.reconnect_attempts,
         "nextRetryAt": iso_utc_or_none(status.next_retry_at),
+        **error_history(status),
     }
 
 
@@ -61,7 +75,11 @@ async def _settle(runtime: Runtime, names: list[str]) -> None:
         await runtime.mcp.manager.wait_settled(names, timeout=runtime.settings.mcp_apply_wait_seconds)
 
 
-@router.get("/mcp/config", summary="The MCP configuration in the MAG dialect (secrets masked)")
+@router.get(
+    "/mcp/config",
+    summary="The MCP configuration in the MAG dialect (secrets masked)",
+    response_model=McpDocument,
+)
 async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
     return to_mag_document(runtime.mcp.masked(config) for config in await runtime.mcp.configs())
 
@@ -70,6 +88,7 @@ async def get_config(runtime: RuntimeDep) -> dict[str, Any]:
     "/mcp/config",
     summary="Replace the whole MCP configuration; changed servers reconnect",
     dependencies=[AdminInAuthMode],
+    response_model=dict[str, ServerStatusView | ConfigApplied],
 )
 async def replace_config(runtime: RuntimeDep, document: dict[str, Any] = ConfigDocument) -> dict[str, Any]:
     configs = parse_mcp_servers(document)
@@ -90,12 +109,17 @@ async def replace_config(runtime: RuntimeDep, document: dict[str, Any] = ConfigD
     return body
 
 
-@router.get("/mcp/status", summary="Connection status of every MCP server")
+@router.get("/mcp/status", summary="Connection status of every MCP server", response_model=dict[str, ServerStatusView])
 async def get_status(runtime: RuntimeDep) -> dict[str, Any]:
     return {name: status_view(status) for name, status in runtime.mcp.manager.status().items()}
 
 
-@router.post("/mcp/add", summary="Add MCP servers (all valid, or nothing is added)", dependencies=[AdminInAuthMode])
+@router.post(
+    "/mcp/add",
+    summary="Add MCP servers (all valid, or nothing is added)",
+    dependencies=[AdminInAuthMode],
+    response_model=ServersAdded,
+)
 async def add_servers(runtime: RuntimeDep, document: dict[str, Any] = ConfigDocument) -> dict[str, Any]:
     configs = parse_mcp_servers(document)
     if not configs:
@@ -120,7 +144,10 @@ async def add_servers(runtime: RuntimeDep, document: dict[str, Any] = ConfigDocu
 
 
 @router.post(
-    "/mcp/remove", summary="Remove MCP servers by name; their processes are stopped", dependencies=[AdminInAuthMode]
+    "/mcp/remove",
+    summary="Remove MCP servers by name; their processes are stopped",
+    dependencies=[AdminInAuthMode],
+    response_model=ServersRemoved,
 )
 async def remove_servers(
     runtime: RuntimeDep, names: list[str] = Body(examples=[["server1", "server2"]])
@@ -146,6 +173,7 @@ async def remove_servers(
     "/mcp/connect/{server_name}",
     summary="Connect one MCP server, or 'all' of them in parallel",
     dependencies=[AdminInAuthMode],
+    response_model=ServerConnected | AllConnected,
 )
 async def connect(server_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     manager = runtime.mcp.manager
@@ -190,6 +218,7 @@ async def connect(server_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     "/mcp/disconnect/{server_name}",
     summary="Disconnect one MCP server (it stays configured)",
     dependencies=[AdminInAuthMode],
+    response_model=ServerDisconnected,
 )
 async def disconnect(server_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     manager = runtime.mcp.manager
@@ -200,7 +229,7 @@ async def disconnect(server_name: str, runtime: RuntimeDep) -> dict[str, Any]:
     return {"status": "success", "server": server_name, "message": "断开连接成功"}
 
 
-@router.get("/mcp/tools", summary="Tools of the connected MCP servers")
+@router.get("/mcp/tools", summary="Tools of the connected MCP servers", response_model=dict[str, list[ToolView]])
 async def list_tools(runtime: RuntimeDep) -> dict[str, list[dict[str, Any]]]:
     tools: dict[str, list[dict[str, Any]]] = {}
     for tool in runtime.mcp.manager.tools():
@@ -215,7 +244,10 @@ class ToolTest(BaseModel):
 
 
 @router.post(
-    "/mcp/test-tool", summary="Call one tool (connecting its server if needed)", dependencies=[AdminInAuthMode]
+    "/mcp/test-tool",
+    summary="Call one tool (connecting its server if needed)",
+    dependencies=[AdminInAuthMode],
+    response_model=ToolCalled,
 )
 async def test_tool(request: ToolTest, runtime: RuntimeDep) -> dict[str, Any]:
     manager = runtime.mcp.manager

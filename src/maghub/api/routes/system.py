@@ -8,6 +8,7 @@ from fastapi import APIRouter, BackgroundTasks
 
 from maghub import __version__
 from maghub.api.deps import RuntimeDep
+from maghub.api.schemas.system import Health, ShutdownStarted
 from maghub.api.security import AdminInAuthMode
 
 router = APIRouter(tags=["system"])
@@ -18,6 +19,7 @@ health_router = APIRouter(tags=["system"])
     "/system/shutdown",
     summary="Shut down gracefully: in-flight streams and runs may finish",
     dependencies=[AdminInAuthMode],
+    response_model=ShutdownStarted,
 )
 async def shutdown(background: BackgroundTasks, runtime: RuntimeDep) -> dict[str, Any]:
     active = runtime.shutdown.begin()
@@ -26,7 +28,7 @@ async def shutdown(background: BackgroundTasks, runtime: RuntimeDep) -> dict[str
     return {"status": "success", "message": "服务关闭过程已启动", "active_sessions": active}
 
 
-@health_router.get("/health", summary="Liveness and database check")
+@health_router.get("/health", summary="Liveness and database check", response_model=Health)
 async def health(runtime: RuntimeDep) -> dict[str, Any]:
     await runtime.database.check_connection()
     return {

@@ -205,10 +205,6 @@ class CompiledGraph:
     def end_template(self) -> str | None:
         return self.config.end_template
 
-    @property
-    def max_level(self) -> int:
-        return max((node.level for node in self.nodes.values()), default=0)
-
     def agent_nodes(self) -> Iterator[CompiledNode]:
         return (node for node in self.nodes.values() if node.is_agent)
 

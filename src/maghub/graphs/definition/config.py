@@ -53,6 +53,21 @@ _PROMPT_FILE_NAME = re.compile(_PROMPT_FILE_NAME_PATTERN)
 MAX_PROMPT_FILE_NAME_LENGTH = 200
 
 
+_SAVE_EXTENSION = re.compile(r"^[a-z0-9]{1,16}$")
+
+
+def normal_save_extension(value: str) -> str:
+    """``save`` as written in a file name: " .MD " is "md"."""
+    return value.strip().lower().removeprefix(".")
+
+
+def save_extension_problem(extension: str) -> str | None:
+    """Why ``extension`` (normalised) cannot end a saved file's name, or None (SPEC §9: names become paths)."""
+    if _SAVE_EXTENSION.match(extension):
+        return None
+    return "must be a plain file extension of 1-16 letters or digits, such as 'md' or 'txt'"
+
+
 def name_problem(name: object) -> str | None:
     """Why ``name`` cannot name a graph or a node, or None if it can (SPEC §5, §9: names become paths)."""
     if not isinstance(name, str) or not name.strip():
@@ -179,9 +194,13 @@ class NodeConfig(BaseModel):
     @field_validator("save", mode="before")
     @classmethod
     def _save_extension(cls, value: Any) -> Any:
-        # As the original: " .MD! " means "md". Only letters and digits remain, so it is safe in a file name.
+        # " .MD " means "md", as in the original; anything else is kept as sent for validation to refuse
+        # (the original stripped "../../x" to "x" without a word: SPEC §9 wants it refused).
         if isinstance(value, str):
-            return re.sub(r"[^a-z0-9]", "", value.strip().lower()) or None
+            if not value.strip():
+                return None
+            normal = normal_save_extension(value)
+            return value if save_extension_problem(normal) else normal
         return value
 
     @field_validator("level", mode="before")

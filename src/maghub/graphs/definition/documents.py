@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from maghub.errors import InvalidInputError, NotFoundError
 from maghub.graphs.definition.config import GraphDocument, prompt_file_name_problem, prompt_file_placeholders
 from maghub.graphs.definition.validation import GraphProblem, GraphValidationError
+from maghub.storable import check_storable
 
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 PROMPTS_FOLDER = "prompts"
@@ -44,6 +45,7 @@ def parse_document_text(text: str | bytes, source: str) -> dict[str, Any]:
         raise InvalidInputError(f"{source} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidInputError(f'{source} must hold a JSON object like {{"name": "...", "nodes": [...]}}')
+    check_storable(data, source)
     return data
 
 
@@ -58,7 +60,8 @@ def parse_document(data: Mapping[str, Any]) -> GraphDocument:
 
 def schema_problems(error: ValidationError, data: Mapping[str, Any]) -> list[GraphProblem]:
     """pydantic's errors as ``{node, field, message}`` problems (``nodes.2.handoffs`` → node, ``handoffs``)."""
-    nodes = data.get("nodes") if isinstance(data.get("nodes"), list) else []
+    listed = data.get("nodes")
+    nodes: list[Any] = listed if isinstance(listed, list) else []
     problems = []
     for item in error.errors():
         location = list(item.get("loc", ()))
@@ -92,6 +95,7 @@ def attach_prompt_files(data: dict[str, Any], folder: Path) -> tuple[dict[str, A
             # A symbolic link out of the folder is not one of its files.
             if candidate.is_file() and candidate.resolve().is_relative_to(root):
                 files[file_name] = candidate.read_text(encoding="utf-8")
+                check_storable(files[file_name], str(candidate))
                 break
         else:
             missing.append(file_name)

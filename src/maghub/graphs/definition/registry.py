@@ -5,6 +5,10 @@ Graphs are stored as submitted; subgraph nodes stay references and are expanded 
 :meth:`GraphRegistry.load_for_run` with the subgraphs' current versions (SPEC §3, §6). Changes are
 made under one lock, so checks that span graphs (subgraph references when saving, deleting and
 renaming) see a settled set.
+
+Ownership (SPEC §9): in auth mode a graph belongs to the user who created it (an import's graphs to
+the importer); only they or an admin may replace, rename or delete it. The changing methods take an
+``editor``: the acting user in auth mode, None in local mode (no owners recorded or checked).
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from maghub.errors import ConflictError, InvalidInputError, NotFoundError
+from maghub.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from maghub.graphs.definition.compile import CompiledGraph, compile_graph
 from maghub.graphs.definition.config import GraphConfig, GraphDocument, name_problem
 from maghub.graphs.definition.readme import render_readme
@@ -33,9 +38,11 @@ from maghub.graphs.definition.validation import (
 )
 from maghub.store.database import Database
 from maghub.store.repositories.graphs import GraphRepository
+from maghub.store.repositories.users import UserRepository
 from maghub.store.tables import GraphRow, utcnow
 
 if TYPE_CHECKING:
+    from maghub.auth.users import User
     from maghub.llm.registry import ModelRegistry
     from maghub.mcp.registry import MCPRegistry
 
@@ -149,8 +156,11 @@ class GraphRegistry:
 
     # --- changing ----------------------------------------------------------------------------------
 
-    async def save(self, document: GraphDocument, *, create_only: bool = False) -> SaveResult:
-        """Create or replace the graph ``document.name`` (``create_only``: 409 if it exists).
+    async def save(
+        self, document: GraphDocument, *, create_only: bool = False, editor: User | None = None
+    ) -> SaveResult:
+        """Create or replace the graph ``document.name`` (``create_only``: 409 if it exists); a new graph
+        belongs to ``editor``, and replacing another user's graph is a 403 (unless ``editor`` is an admin).
 
         Every problem is raised at once (:class:`GraphValidationError`); unknown models, MCP servers and
         prompt files come back as warnings. A ``readme`` or ``prompt_files`` key replaces what is stored;
@@ -163,12 +173,15 @@ class GraphRegistry:
                 repo = GraphRepository(session)
                 rows = {row.name: row for row in await repo.list(for_update=True)}
                 row = rows.get(document.name)
+                if row is not None and not create_only:
+                    await _check_may_change(session, row, editor)
                 report = await self._review(
                     repo, rows, document, create_only, Catalog(models=models, mcp_servers=servers)
                 )
                 created = row is None
                 if row is None:
-                    row = GraphRow(name=document.name, config=stored_form, version=1)
+                    owner_id = editor.id if editor is not None else None
+                    row = GraphRow(name=document.name, config=stored_form, version=1, owner_id=owner_id)
                     repo.add(row)
                     await session.flush()
                 else:
@@ -253,7 +266,7 @@ class GraphRegistry:
             raise GraphValidationError(document.name, report.errors)
         return report
 
-    async def delete(self, name: str, *, force: bool = False) -> list[str]:
+    async def delete(self, name: str, *, force: bool = False, editor: User | None = None) -> list[str]:
         """Delete ``name``; returns the graphs that still refer to it as a subgraph (only with ``force``:
         without it, such references are a 409)."""
         async with self._lock, self._db.write() as session:
@@ -262,6 +275,7 @@ class GraphRegistry:
             row = rows.get(name)
             if row is None:
                 raise _not_found(name)
+            await _check_may_change(session, row, editor)
             users = sorted(other for other, user in rows.items() if other != name and name in _references(user))
             if users and not force:
                 listed = ", ".join(f"'{user}'" for user in users)
@@ -272,7 +286,7 @@ class GraphRegistry:
             await repo.delete(row)
             return users
 
-    async def rename(self, old: str, new: str) -> list[str]:
+    async def rename(self, old: str, new: str, *, editor: User | None = None) -> list[str]:
         """Rename ``old`` to ``new`` and point the subgraph nodes of other graphs at the new name;
         returns those graphs' names."""
         if problem := name_problem(new):
@@ -283,6 +297,7 @@ class GraphRegistry:
             row = rows.get(old)
             if row is None:
                 raise _not_found(old)
+            await _check_may_change(session, row, editor)
             if old == new:
                 return []
             if new in rows:
@@ -307,6 +322,22 @@ class GraphRegistry:
         if row is None:
             raise _not_found(name)
         return row
+
+
+async def _check_may_change(session: AsyncSession, row: GraphRow, editor: User | None) -> None:
+    """Refuse (403) a change of ``row`` by ``editor`` unless it is the graph's owner or an admin."""
+    if editor is None or editor.is_admin or (row.owner_id is not None and row.owner_id == editor.id):
+        return
+    owner = await UserRepository(session).get_by_id(row.owner_id) if row.owner_id else None
+    if row.owner_id is None:
+        whose = "has no owner (it was made in local mode or before graphs had owners), so only an admin may change it"
+    elif owner is None:
+        whose = "belongs to a user who was deleted, so only an admin may change it"
+    else:
+        whose = f"belongs to user '{owner.username}'; only its owner or an admin may change, rename or delete it"
+    raise ForbiddenError(
+        f"Graph '{row.name}' {whose}. Every user may read and run it; to change it, save a copy under another name."
+    )
 
 
 def _not_found(name: str) -> NotFoundError:

@@ -24,6 +24,7 @@ from maghub.graphs.definition.config import (
     name_problem,
     prompt_file_name_problem,
     prompt_file_placeholders,
+    save_extension_problem,
 )
 from maghub.graphs.definition.structure import (
     find_cycles,
@@ -193,6 +194,8 @@ def _check_settings(node: NodeConfig, report: _Collector) -> None:
         )
     if mode == CONTEXT_MODE_LATEST_N and (node.context_n is None or node.context_n < 1):
         report.error(node.name, "context_n", "must be a number of 1 or more when context_mode is 'latest_n'")
+    if node.save is not None and (problem := save_extension_problem(node.save)):
+        report.error(node.name, "save", f"'{node.save}' {problem}")
 
 
 def _check_agent_node(node: NodeConfig, catalog: Catalog, report: _Collector) -> None:

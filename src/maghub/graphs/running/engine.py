@@ -6,6 +6,7 @@ event; a turn interrupted anywhere can be resumed without re-running finished no
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import anyio
 from maghub.agent import AgentFailed, AgentFinished, AssistantTurn, LLMChunk, ToolResult, TransferTarget, offer_tools
 from maghub.agent import run_agent as run_agent_loop
 from maghub.agent.recording import RoundRecorder
-from maghub.errors import MaghubError
+from maghub.errors import MaghubError, NotFoundError
 from maghub.graphs.definition.compile import RUN_INPUT, CompiledGraph, CompiledNode, NodeKind
 from maghub.graphs.running.events import (
     NodeChunk,
@@ -34,13 +35,15 @@ from maghub.graphs.running.events import (
 )
 from maghub.graphs.running.prompting import joined_input, node_messages, node_values
 from maghub.graphs.running.results import execution_chain, scope_result
-from maghub.graphs.running.run_store import START_NODE, RunStore, StoredRound
+from maghub.graphs.running.run_store import RunStore, StoredRound
 from maghub.graphs.running.scheduler import NodeStatus, Scheduler
+from maghub.graphs.running.state import START_NODE, NodeEnd, NodeRound, RoundKind, RunStatus
 from maghub.llm.registry import ModelRegistry
-from maghub.llm.types import Usage
 from maghub.mcp.connections.manager import MCPManager
 from maghub.observability.seams import node_observed, node_slot
 from maghub.paths import conversation_files_dir, safe_component
+from maghub.states import RoundStatus
+from maghub.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,9 @@ DEFAULT_MAX_NODE_RUNS = 200
 
 
 class NodeError(Exception):
-    """A node could not finish (its model failed, its model is gone); the run stops, resumable."""
+    """A node could not finish (its model failed, its model is gone); the run stops, resumable.
+
+    Not a :class:`~maghub.errors.MaghubError`: it never leaves the run (see ``maghub.errors``)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,16 @@ class EngineServices:
     data_dir: Path
     max_parallel_nodes: int = DEFAULT_MAX_PARALLEL_NODES
     max_node_runs: int = DEFAULT_MAX_NODE_RUNS
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffBudget:
+    """A router node's handoffs in the running turn."""
+
+    total_limit: int
+    used_count: int
+    last_selection: str | None
+    """The node it handed off to last."""
 
 
 @dataclass(frozen=True)
@@ -77,20 +92,20 @@ class _NodeRound:
         store: RunStore,
         conversation_id: str,
         number: int,
-        details: dict[str, Any],
+        node: NodeRound,
         messages: list[dict[str, Any]],
     ) -> None:
         self._store = store
-        opening = asyncio.create_task(store.begin_node(conversation_id, number, details, messages))
+        opening = asyncio.create_task(store.begin_node(conversation_id, number, node, messages))
         self._recorder = RoundRecorder(opening, store.append)
 
     async def store(self, event: AssistantTurn | ToolResult) -> None:
         await self._recorder.record(event)
 
-    async def end(self, status: str, details: dict[str, Any], error: str | None = None) -> None:
+    async def end(self, status: RoundStatus, node: NodeRound, error: str | None = None) -> None:
         answer = self._recorder.take_answer()
         last, usage = (answer.stored_message, answer.usage or Usage()) if answer else (None, None)
-        await self._store.end_node(await self._recorder.opened(), status, details, error, last=last, usage=usage)
+        await self._store.end_node(await self._recorder.opened(), status, node, error, last=last, usage=usage)
 
 
 class GraphTurn:
@@ -146,36 +161,36 @@ class GraphTurn:
     def chain(self) -> list[list[str]]:
         return execution_chain(self.executions)
 
-    def handoffs_status(self) -> dict[str, dict[str, Any]]:
+    def handoff_budgets(self) -> dict[str, HandoffBudget]:
         return {
-            node.name: {
-                "total_limit": node.handoffs,
-                "used_count": self.scheduler.nodes[node.name].handoffs_used,
-                "last_selection": self._last_selection.get(node.name),
-            }
+            node.name: HandoffBudget(
+                node.handoffs, self.scheduler.nodes[node.name].handoffs_used, self._last_selection.get(node.name)
+            )
             for node in self.graph.nodes.values()
             if node.handoffs is not None
         }
 
     def replay(self, rounds: list[StoredRound]) -> None:
         """Rebuild the turn's state from its finished node rounds (in the order they finished)."""
-        finished = sorted(
-            (r for r in rounds if r.status == "completed" and r.details.get("kind") != START_NODE),
-            key=lambda r: r.details.get("seq", 0),
+        ends = sorted(
+            (
+                (stored.node.node_name, stored.node.end)
+                for stored in rounds
+                if stored.status == RoundStatus.COMPLETED and not stored.node.is_start and stored.node.end is not None
+            ),
+            key=lambda named: named[1].finished,
         )
-        for stored in finished:
-            name = stored.details.get("node_name")
+        for name, end in ends:
             if name not in self.graph.nodes or name not in self.scheduler.ready():
                 continue  # the graph changed since, or the record does not fit: the node runs again
             self.scheduler.start(name)
             # Its global output was loaded with the others; only the turn's own state is rebuilt.
-            transfer = stored.details.get("transfer")
-            self._record(name, stored.details.get("output") or "", transfer, replayed=True)
-            self.scheduler.finished(name, transfer)
+            self._record(name, end.output, end.transfer, replayed=True)
+            self.scheduler.finished(name, end.transfer)
             self._node_runs += 1
             self.executions.append((name, self.graph.nodes[name].level))
         # New ends sort after every stored one, so a later resume replays them in the right order.
-        self._finished_order = itertools.count(max((r.details.get("seq", 0) for r in finished), default=0) + 1)
+        self._finished_order = itertools.count(max((end.finished for _name, end in ends), default=0) + 1)
 
     # --- running -------------------------------------------------------------------------------------
 
@@ -208,8 +223,8 @@ class GraphTurn:
                 self.scheduler.finished(outcome.name, outcome.transfer)
             nodes.cancel_scope.cancel()  # after a failure: stop the other nodes (stored as interrupted)
         if error is not None:
-            return RunFinished("failed", "", self.chain(), error)
-        return RunFinished("completed", self.final_result(), self.chain())
+            return RunFinished(RunStatus.FAILED, "", self.chain(), error)
+        return RunFinished(RunStatus.COMPLETED, self.final_result(), self.chain())
 
     async def _execute(self, name: str, outcomes: asyncio.Queue[_Outcome]) -> None:
         node = self.graph.nodes[name]
@@ -242,8 +257,8 @@ class GraphTurn:
         else:
             assert node.inner_scope is not None
             output = scope_result(self.graph.scopes[node.inner_scope], self.latest, self.ran, self.history)
-        details = {**self._round_details(node), **self._end_details(output, None)}
-        await self._services.store.record_node(self.conversation_id, next(self._rounds), details)
+        stored = self._node_round(node).ended(self._node_end(output, None))
+        await self._services.store.record_node(self.conversation_id, next(self._rounds), stored)
         return output
 
     async def _run_agent_node(self, node: CompiledNode, finished: Callable[[str, str | None], None]) -> None:
@@ -253,30 +268,31 @@ class GraphTurn:
         services = self._services
         execution = next(self._execution_ids)
         messages = node_messages(self.graph, node, node_values(node, self.latest, self.global_outputs))
-        details = self._round_details(node)
+        began = self._node_round(node)
         self.executions.append((node.name, node.level))
         self._emit(NodeStarted(execution, node.name, node.level, node.scope))
-        stored = _NodeRound(services.store, self.conversation_id, next(self._rounds), details, messages)
-        status, error = "interrupted", "the run was cancelled while this node ran"
+        stored = _NodeRound(services.store, self.conversation_id, next(self._rounds), began, messages)
+        status = RoundStatus.INTERRUPTED
+        error: str | None = "the run was cancelled while this node ran"
         try:
             output, transfer = await self._agent_loop(node, execution, messages, stored)
-            end = self._end_details(output, transfer)
-            end["saved_file"] = await self._save(node, output)
-            status, error = "completed", None
+            end = self._node_end(output, transfer)
+            end = dataclasses.replace(end, saved_file=await self._save(node, output))
+            status, error = RoundStatus.COMPLETED, None
         except NodeError as exc:
-            status, error = "failed", str(exc)
+            status, error = RoundStatus.FAILED, str(exc)
             self._emit(NodeFailed(execution, node.name, node.scope, str(exc)))
             raise
         finally:
-            if status != "completed":
-                if status == "interrupted":  # cancelled: the node's block still ends, for clients
+            if status != RoundStatus.COMPLETED:
+                if status == RoundStatus.INTERRUPTED:  # cancelled: the node's block still ends, for clients
                     self._emit(NodeFailed(execution, node.name, node.scope, error or "interrupted"))
                 with anyio.CancelScope(shield=True):
-                    await stored.end(status, details, error)
+                    await stored.end(status, began, error)
         self._emit(NodeFinished(execution, node.name, node.scope, output, transfer))
         finished(output, transfer)
         with anyio.CancelScope(shield=True):  # the node's work is done: a run stopped now still keeps it
-            await stored.end(status, {**details, **end})
+            await stored.end(status, began.ended(end))
 
     async def _agent_loop(
         self, node: CompiledNode, execution: int, messages: list[dict[str, Any]], stored: _NodeRound
@@ -285,7 +301,7 @@ class GraphTurn:
         model = node.config.model_name or ""
         try:
             llm = await services.models.client(model)
-        except Exception as exc:  # the model was deleted after the run started
+        except NotFoundError as exc:  # the model was deleted after the run started
             raise NodeError(str(exc)) from exc
         servers = list(node.config.mcp_servers)
         tools = None
@@ -317,20 +333,20 @@ class GraphTurn:
                     return output, event.transfer.target if event.transfer else None
         raise NodeError("the agent loop ended without a result")
 
-    def _round_details(self, node: CompiledNode) -> dict[str, Any]:
-        return {
-            "node_name": node.name,
-            "level": node.level,
-            "run_path": node.scope,
-            "kind": node.kind.value,
-            "turn": self.turn,
-            "pass": self.scheduler.nodes[node.name].runs,
-            "output_enabled": node.config.output_enabled,
-            "mcp_servers": list(node.config.mcp_servers),
-        }
+    def _node_round(self, node: CompiledNode) -> NodeRound:
+        return NodeRound(
+            node_name=node.name,
+            level=node.level,
+            turn=self.turn,
+            kind=RoundKind.of(node.kind),
+            run_path=node.scope,
+            pass_number=self.scheduler.nodes[node.name].runs,
+            output_enabled=node.config.output_enabled,
+            mcp_servers=tuple(node.config.mcp_servers),
+        )
 
-    def _end_details(self, output: str, transfer: str | None) -> dict[str, Any]:
-        return {"output": output, "transfer": transfer, "seq": next(self._finished_order)}
+    def _node_end(self, output: str, transfer: str | None) -> NodeEnd:
+        return NodeEnd(output, transfer, next(self._finished_order))
 
     async def _save(self, node: CompiledNode, output: str) -> str | None:
         """``save: "md"``: the output as a file in the conversation's folder (safe generated name)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from maghub.graphs.running.state import RunStatus
+
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
@@ -72,8 +74,8 @@ class NodeFailed:
 
 @dataclass(frozen=True, slots=True)
 class RunFinished:
-    status: str
-    """completed, failed, cancelled or interrupted."""
+    status: RunStatus
+    """Never ``running``."""
     final_result: str
     execution_chain: list[list[str]]
     error: str | None = None

@@ -9,27 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Self
+from datetime import datetime
+from typing import Self
 
 import anyio
 import anyio.abc
 
-from maghub.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from maghub.errors import ConflictError, InvalidInputError, NotFoundError
 from maghub.graphs.definition.compile import RUN_INPUT, CompiledGraph
-from maghub.graphs.running.engine import EngineServices, GraphTurn
-from maghub.graphs.running.events import RunEvent, RunFinished, RunStarted
 from maghub.graphs.definition.registry import GraphRegistry
-from maghub.graphs.running.run_store import START_NODE, StoredRun
 from maghub.graphs.definition.validation import GraphValidationError
+from maghub.graphs.running.engine import EngineServices, GraphTurn, HandoffBudget
+from maghub.graphs.running.events import RunEvent, RunFinished, RunStarted
+from maghub.graphs.running.run_store import StoredRun
+from maghub.graphs.running.state import RoundKind, RunStatus
 from maghub.observability.seams import run_observed
 from maghub.service.lifecycle import ActivityTracker
-from maghub.timestamps import iso_utc
+from maghub.states import RoundStatus
 
 log = logging.getLogger(__name__)
+
+# A conversation_id the client chooses for a new run, like the seed's "conv_123".
+CLIENT_RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,11 @@ class LiveRun:
     graph_name: str
     turn: GraphTurn
     background: bool = False
-    stop_status: str = "cancelled"
+    stop_status: RunStatus = RunStatus.CANCELLED
     stop_reason: str = "cancelled"
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    ended: anyio.Event = field(default_factory=anyio.Event)
+    """Set once the run's end is stored and it is no longer live."""
     _queue: asyncio.Queue[RunEvent | None] = field(default_factory=asyncio.Queue)
     _listening: bool = True
 
@@ -71,7 +79,7 @@ class LiveRun:
         if self._listening or event is None:
             self._queue.put_nowait(event)
 
-    def stop(self, status: str, reason: str) -> None:
+    def stop(self, status: RunStatus, reason: str) -> None:
         self.stop_status, self.stop_reason = status, reason
         self.scope.cancel()
 
@@ -84,6 +92,45 @@ class LiveRun:
     async def events(self) -> AsyncIterator[RunEvent]:
         while (event := await self._queue.get()) is not None:
             yield event
+
+
+@dataclass(frozen=True)
+class NodeSummary:
+    """A node in the current turn of a run, as its stored rounds show it."""
+
+    status: RoundStatus
+    """Of its last execution."""
+    runs: int
+    output: str | None
+    """Of its last execution that completed (None: none has)."""
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run's state (``GET /graphs/runs/{id}``)."""
+
+    conversation_id: str
+    graph_name: str
+    status: RunStatus
+    turn: int
+    error: str | None
+    final_result: str | None
+    execution_chain: list[list[str]]
+    nodes: dict[str, NodeSummary]
+    handoffs: dict[str, HandoffBudget] | None
+    """Of the routers in the running turn (None: no turn runs)."""
+    saved_files: list[str]
+    """Every file the run's nodes saved, in all turns."""
+    round_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    cancelled: bool
+    """False: no run of the conversation was in progress."""
+    run_status: RunStatus
 
 
 class RunManager:
@@ -100,9 +147,9 @@ class RunManager:
         await self._task_group.__aenter__()
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         for live in list(self._live.values()):
-            live.stop("interrupted", "maghub shut down while the run was in progress; resume it")
+            live.stop(RunStatus.INTERRUPTED, "maghub shut down while the run was in progress; resume it")
         assert self._task_group is not None
         await self._task_group.__aexit__(None, None, None)
 
@@ -111,46 +158,57 @@ class RunManager:
     async def start(self, request: ExecuteRequest, *, background: bool = False) -> LiveRun:
         """Check everything, store the turn's start and launch it. Raises before anything runs."""
         self._activity.check_open()
-        if request.conversation_id is None:
-            return await self._new_run(request, background)
-        stored = await self._owned(request.conversation_id, request.user_id, forbid=True)
-        if request.conversation_id in self._live or request.conversation_id in self._starting:
-            raise ConflictError(
-                f"A run of conversation '{request.conversation_id}' is in progress; wait for it or cancel it "
-                f"with POST /graphs/runs/{request.conversation_id}/cancel."
+        conversation_id = request.conversation_id
+        if conversation_id is None:
+            generated = f"{request.graph_name}_{int(time.time() * 1e6)}_{uuid.uuid4().hex[:8]}"
+            return await self._new_run(request, background, generated)
+        stored = await self._services.store.load(conversation_id)
+        if stored is not None and stored.user_id != request.user_id:
+            raise NotFoundError(f"There is no graph run '{conversation_id}' of user '{request.user_id}'.")
+        if stored is None and request.continue_from_checkpoint:
+            raise NotFoundError(f"There is no graph run '{conversation_id}' to resume.")
+        if stored is None and not CLIENT_RUN_ID.match(conversation_id):
+            raise InvalidInputError(
+                f"There is no run '{conversation_id}' to continue, and it cannot name a new one: a new run's "
+                "conversation_id is 1-64 letters, digits, '_' or '-' (e.g. conv_123), or null to get one."
             )
-        self._starting.add(request.conversation_id)  # until launched: a second start meanwhile is refused
+        if conversation_id in self._live or conversation_id in self._starting:
+            raise ConflictError(
+                f"A run of conversation '{conversation_id}' is in progress; wait for it or cancel it "
+                f"with POST /graphs/runs/{conversation_id}/cancel."
+            )
+        self._starting.add(conversation_id)  # until launched: a second start meanwhile is refused
         try:
+            if stored is None:  # a client-chosen id, as the seed's example sends: a new run under it
+                return await self._new_run(request, background, conversation_id)
             return await self._continue(request, stored, background)
         finally:
-            self._starting.discard(request.conversation_id)
+            self._starting.discard(conversation_id)
 
     async def _continue(self, request: ExecuteRequest, stored: StoredRun, background: bool) -> LiveRun:
         """A new turn of a stored run, or the resume of its current turn."""
         store = self._services.store
-        graph_name = stored.details.get("graph_name", "")
+        graph_name = stored.state.graph_name
         if request.graph_name and request.graph_name != graph_name:
             raise InvalidInputError(
                 f"Conversation '{request.conversation_id}' runs graph '{graph_name}', not '{request.graph_name}'."
             )
         graph = await self._compile(graph_name)
         input_text = (request.input_text or "").strip()
-        conversation = _Conversation(
-            stored.conversation.id, stored.conversation.user_id, stored.conversation.round_count
-        )
+        conversation = _Conversation(stored.id, stored.user_id, stored.round_count)
         global_outputs = _global_outputs(graph, stored)
-        if stored.details.get("run_status") == "running":  # its process died: nothing runs it any more
+        if stored.state.status == RunStatus.RUNNING:  # its process died: nothing runs it any more
             # Only rounds left running change; the completed ones a resume replays stay as loaded.
             await store.mark_interrupted(conversation.id, "maghub stopped while the run was in progress")
         if request.continue_from_checkpoint or not input_text:
-            if stored.details.get("run_status") == "completed":
+            if stored.state.status == RunStatus.COMPLETED:
                 raise ConflictError(
                     f"The run of conversation '{request.conversation_id}' has completed: nothing to resume. "
                     "Send input_text to start a new turn."
                 )
             live = self._turn(graph, conversation, stored.turn, self._turn_input(stored), global_outputs, background)
             live.turn.replay(stored.turn_rounds())
-            await store.finish(conversation.id, "running", None, live.turn.chain(), None)
+            await store.finish(conversation.id, RunStatus.RUNNING, None, live.turn.chain(), None)
             return self._launch(live, created=False)
         await store.start_turn(conversation.id, stored.turn + 1, conversation.next_round, input_text)
         global_outputs.setdefault(RUN_INPUT, []).append(input_text)  # what the start round just stored
@@ -158,14 +216,13 @@ class RunManager:
         live = self._turn(graph, conversation, stored.turn + 1, input_text, global_outputs, background)
         return self._launch(live, created=False)
 
-    async def _new_run(self, request: ExecuteRequest, background: bool) -> LiveRun:
+    async def _new_run(self, request: ExecuteRequest, background: bool, conversation_id: str) -> LiveRun:
         if not request.graph_name:
             raise InvalidInputError("graph_name is empty: name the graph to run (GET /graphs lists them).")
         input_text = (request.input_text or "").strip()
         if not input_text:
             raise InvalidInputError("input_text is empty: send what the graph should work on.")
         graph = await self._compile(request.graph_name)
-        conversation_id = f"{request.graph_name}_{int(time.time() * 1e6)}_{uuid.uuid4().hex[:8]}"
         store = self._services.store
         await store.create(conversation_id, request.user_id, request.graph_name, input_text)
         await store.start_turn(conversation_id, 1, 1, input_text)
@@ -192,6 +249,11 @@ class RunManager:
         background: bool,
     ) -> LiveRun:
         live_holder: list[LiveRun] = []
+
+        # The run is built after its turn, which publishes through it: looked up when the first event comes.
+        def publish(event: RunEvent | None) -> None:
+            live_holder[0].publish(event)
+
         turn_runner = GraphTurn(
             self._services,
             graph,
@@ -200,7 +262,7 @@ class RunManager:
             input_text=input_text,
             next_round=conversation.next_round,
             global_outputs=global_outputs,
-            emit=lambda event: live_holder[0].publish(event),
+            emit=publish,
         )
         live = LiveRun(conversation.id, conversation.user_id, graph.name, turn_runner, background)
         live_holder.append(live)
@@ -208,7 +270,7 @@ class RunManager:
 
     @staticmethod
     def _turn_input(stored: StoredRun) -> str:
-        starts = [r for r in stored.turn_rounds() if r.details.get("kind") == START_NODE and r.messages]
+        starts = [r for r in stored.turn_rounds() if r.node.is_start and r.messages]
         return str(starts[-1].messages[0].get("content") or "") if starts else ""
 
     def _launch(self, live: LiveRun, *, created: bool) -> LiveRun:
@@ -238,81 +300,66 @@ class RunManager:
             log.exception("graph run failed", extra={"conversation_id": live.conversation_id})
             with anyio.CancelScope(shield=True):
                 await store.mark_interrupted(live.conversation_id, "internal error; the server log has the details")
-            live.publish(RunFinished("interrupted", "", turn.chain(), "internal error; see the server log"))
+            live.publish(RunFinished(RunStatus.INTERRUPTED, "", turn.chain(), "internal error; see the server log"))
         finally:
             self._live.pop(live.conversation_id, None)
+            live.ended.set()
             live.publish(None)
 
     # --- watching and stopping -----------------------------------------------------------------------
 
-    async def cancel(self, conversation_id: str, user_id: str) -> dict[str, Any]:
+    async def cancel(self, conversation_id: str, user_id: str) -> CancelOutcome:
+        """Stop the conversation's run, if one is in progress; returns once its end is stored (at most
+        a few seconds)."""
         stored = await self._owned(conversation_id, user_id)
         live = self._live.get(conversation_id)
         if live is None:
-            return {
-                "status": "success",
-                "conversation_id": conversation_id,
-                "cancelled": False,
-                "run_status": stored.details.get("run_status"),
-                "message": "no run of this conversation is in progress",
-            }
-        live.stop("cancelled", "cancelled by request")
+            return CancelOutcome(cancelled=False, run_status=stored.state.status)
+        live.stop(RunStatus.CANCELLED, "cancelled by request")
         with anyio.move_on_after(5):
-            while conversation_id in self._live:
-                await anyio.sleep(0.01)
-        return {
-            "status": "success",
-            "conversation_id": conversation_id,
-            "cancelled": True,
-            "run_status": "cancelled",
-            "message": "the run was cancelled",
-        }
+            await live.ended.wait()
+        return CancelOutcome(cancelled=True, run_status=RunStatus.CANCELLED)
 
-    async def view(self, conversation_id: str, user_id: str) -> dict[str, Any]:
+    async def view(self, conversation_id: str, user_id: str) -> RunView:
         stored = await self._owned(conversation_id, user_id)
-        details = stored.details
+        state = stored.state
         live = self._live.get(conversation_id)
-        status = details.get("run_status")
-        if status == "running" and live is None:
-            status = "interrupted"  # the process that ran it is gone
-        rounds = stored.turn_rounds()
-        nodes: dict[str, dict[str, Any]] = {}
-        for stored_round in rounds:
-            name = stored_round.details.get("node_name")
-            if not name or stored_round.details.get("kind") == START_NODE:
+        status = state.status
+        if status == RunStatus.RUNNING and live is None:
+            status = RunStatus.INTERRUPTED  # the process that ran it is gone
+        nodes: dict[str, NodeSummary] = {}
+        for stored_round in stored.turn_rounds():
+            node = stored_round.node
+            if not node.node_name or node.is_start:
                 continue
-            entry = nodes.setdefault(name, {"runs": 0})
-            entry.update(status=stored_round.status, runs=entry["runs"] + 1)
-            if "output" in stored_round.details:
-                entry["output"] = stored_round.details["output"]
-        files = [r.details["saved_file"] for r in stored.rounds if r.details.get("saved_file")]
-        return {
-            "conversation_id": conversation_id,
-            "graph_name": details.get("graph_name"),
-            "status": status,
-            "turn": stored.turn,
-            "error": details.get("error"),
-            "final_result": details.get("final_result"),
-            "execution_chain": live.turn.chain() if live else details.get("execution_chain", []),
-            "nodes": nodes,
-            "handoffs_status": live.turn.handoffs_status() if live else None,
-            "saved_files": files,
-            "round_count": stored.conversation.round_count,
-            "created_at": iso_utc(stored.conversation.created_at),
-            "updated_at": iso_utc(stored.conversation.updated_at),
-        }
+            earlier = nodes.get(node.node_name)
+            output = node.end.output if node.end is not None else earlier.output if earlier else None
+            nodes[node.node_name] = NodeSummary(stored_round.status, (earlier.runs if earlier else 0) + 1, output)
+        files = [r.node.end.saved_file for r in stored.rounds if r.node.end is not None and r.node.end.saved_file]
+        return RunView(
+            conversation_id=conversation_id,
+            graph_name=state.graph_name,
+            status=status,
+            turn=stored.turn,
+            error=state.error,
+            final_result=state.final_result,
+            execution_chain=live.turn.chain() if live else state.execution_chain,
+            nodes=nodes,
+            handoffs=live.turn.handoff_budgets() if live else None,
+            saved_files=files,
+            round_count=stored.round_count,
+            created_at=stored.created_at,
+            updated_at=stored.updated_at,
+        )
 
     def live(self, conversation_id: str) -> LiveRun | None:
         return self._live.get(conversation_id)
 
-    async def _owned(self, conversation_id: str, user_id: str, *, forbid: bool = False) -> StoredRun:
+    async def _owned(self, conversation_id: str, user_id: str) -> StoredRun:
+        """The run if ``user_id`` owns it; another user's run is reported as missing (SPEC §9)."""
         stored = await self._services.store.load(conversation_id)
-        if stored is None or stored.conversation.type != "graph":
-            raise NotFoundError(f"There is no graph run '{conversation_id}'.")
-        if stored.conversation.user_id != user_id:
-            if forbid:
-                raise ForbiddenError(f"Graph run '{conversation_id}' belongs to another user.")
-            raise NotFoundError(f"There is no graph run '{conversation_id}'.")
+        if stored is None or stored.user_id != user_id:
+            raise NotFoundError(f"There is no graph run '{conversation_id}' of user '{user_id}'.")
         return stored
 
 
@@ -320,13 +367,14 @@ def _global_outputs(graph: CompiledGraph, stored: StoredRun) -> dict[str, list[s
     """Kept across turns (SPEC §6 Outputs): every input, and every output of ``global_output`` nodes."""
     outputs: dict[str, list[str]] = {}
     for stored_round in stored.rounds:
-        details = stored_round.details
-        if details.get("kind") == START_NODE and stored_round.messages:
+        node_round = stored_round.node
+        if node_round.is_start and stored_round.messages:
             outputs.setdefault(RUN_INPUT, []).append(str(stored_round.messages[0].get("content") or ""))
             continue
-        node = graph.nodes.get(details.get("node_name", ""))
-        output = details.get("output")
-        if node is not None and node.config.global_output and output and stored_round.status == "completed":
-            if details.get("kind") != "subgraph_input":
-                outputs.setdefault(node.name, []).append(output)
+        node = graph.nodes.get(node_round.node_name)
+        end = node_round.end
+        if node is None or end is None or not end.output or stored_round.status != RoundStatus.COMPLETED:
+            continue
+        if node.config.global_output and node_round.kind != RoundKind.SUBGRAPH_INPUT:
+            outputs.setdefault(node.name, []).append(end.output)
     return outputs

@@ -87,9 +87,6 @@ class Scheduler:
                     self.nodes[reset].delivered = False
         self.nodes[target.node].delivered = True
 
-    def is_running(self) -> bool:
-        return any(state.status == NodeStatus.RUNNING for state in self.nodes.values())
-
     def status(self, name: str) -> NodeStatus:
         return self.nodes[name].status
 

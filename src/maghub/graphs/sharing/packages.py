@@ -28,6 +28,7 @@ from typing import Any
 
 from maghub.errors import InvalidInputError
 from maghub.graphs.definition.config import DOCUMENT_KEYS, name_problem, prompt_file_name_problem
+from maghub.storable import check_storable
 
 CONFIG = "config.json"
 README = "readme.md"
@@ -222,9 +223,11 @@ class _Reader:
         if data is None:
             return None
         try:
-            return data.decode("utf-8-sig")
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             return None
+        check_storable(text, f"{self._source}: {name}")
+        return text
 
     def _json(self, name: str, *, required: bool) -> Any:
         data = self._bytes(name)
@@ -233,9 +236,11 @@ class _Reader:
                 raise InvalidInputError(f"{self._source} has no {name}")
             return None
         try:
-            return json.loads(data.decode("utf-8-sig"))
+            parsed = json.loads(data.decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidInputError(f"{self._source}: {name} is not valid JSON: {exc}") from None
+        check_storable(parsed, f"{self._source}: {name}")
+        return parsed
 
 
 def _unsafe_name(name: str) -> bool:

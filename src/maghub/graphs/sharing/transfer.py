@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from maghub.auth.users import User
+
 from maghub.errors import ForbiddenError, InvalidInputError, NotFoundError
 from maghub.graphs.definition.documents import parse_document
 from maghub.graphs.definition.registry import GraphRegistry, SaveResult
@@ -61,9 +63,12 @@ class GraphPackages:
         self._models = models
         self._mcp = mcp
 
-    async def import_package(self, package: GraphPackage, *, may_configure: bool) -> PackageImport:
+    async def import_package(
+        self, package: GraphPackage, *, may_configure: bool, editor: User | None = None
+    ) -> PackageImport:
         """Store ``package``. ``may_configure``: the caller may add models and MCP servers (in auth mode,
-        admins only); a package that would add some is refused otherwise, before anything is stored."""
+        admins only); a package that would add some is refused otherwise, before anything is stored.
+        The graphs it creates belong to ``editor`` (the importer, in auth mode)."""
         models = _parse_models(package.models)
         # A package's servers are commands and addresses from elsewhere: they are added disabled,
         # so that nothing starts before someone has looked at them.
@@ -95,7 +100,8 @@ class GraphPackages:
                 needs_api_key.append(model.name)
         added_servers = (await self._mcp.add(new_servers)).added if new_servers else []
         saved = {
-            name: await self._graphs.save(documents[name], create_only=True) for name in _dependencies_first(documents)
+            name: await self._graphs.save(documents[name], create_only=True, editor=editor)
+            for name in _dependencies_first(documents)
         }
         warnings = list(package.warnings)
         if added_servers:

@@ -1,7 +1,7 @@
 """Advice on one MCP server config, for ``POST /api/servers/validate``: errors, warnings, suggestions.
 
-- **Errors** are exactly the parser's problems (:mod:`maghub.mcp.configuration.server_config` alone decides what is valid);
-  this module only gives each one a stable code for clients to switch on.
+- **Errors** are exactly the parser's problems (:mod:`maghub.mcp.configuration.server_config` alone
+  decides what is valid); this module only gives each one a stable code for clients to switch on.
 - **Warnings** are configs that parse but will likely fail or leak when the server starts: a command
   that is not there, a package runner with no package, a credential in ``args``, plain HTTP, …
 - **Suggestions** are optional improvements, each with the value to use.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,13 @@ from maghub.mcp.errors import ServerNotConnectedError
 from maghub.mcp.connections.policy import ConnectionPolicy
 from maghub.mcp.results import ToolCallResult
 from maghub.mcp.connections.sdk import load_sdk
-from maghub.mcp.connections.status import ConnectionFailure, ConnectionState, ServerStatus
+from maghub.mcp.connections.status import (
+    RECENT_FAILURES_KEPT,
+    ConnectionFailure,
+    ConnectionState,
+    PastFailure,
+    ServerStatus,
+)
 from maghub.mcp.tools import ToolSpec
 
 if TYPE_CHECKING:
@@ -59,6 +66,7 @@ class ServerConnection:
         self._last_connected: datetime | None = None
         self._last_failure: ConnectionFailure | None = None
         self._last_failure_at: datetime | None = None
+        self._recent_failures: deque[PastFailure] = deque(maxlen=RECENT_FAILURES_KEPT)
         self._failures = 0
         self._next_retry_at: datetime | None = None
 
@@ -107,6 +115,7 @@ class ServerConnection:
             server_version=self._server_info.version if self._server_info else None,
             protocol_version=self._protocol_version,
             pid=self._live.pid if self._live else None,
+            recent_errors=tuple(self._recent_failures),
         )
 
     # --- control (from any task) --------------------------------------------------------------------
@@ -167,7 +176,8 @@ class ServerConnection:
 
     async def _own(self) -> None:
         try:
-            await load_sdk()  # the first connection loads the MCP SDK, in a worker thread (see maghub.mcp.connections.sdk)
+            # The first connection loads the MCP SDK, in a worker thread (see maghub.mcp.connections.sdk).
+            await load_sdk()
             while not self._stop_requested:
                 failure = await self._connect_and_serve()
                 if self._stop_requested or failure is None:
@@ -187,7 +197,13 @@ class ServerConnection:
     async def _connect_and_serve(self) -> ConnectionFailure | None:
         """One connection's life; returns why it ended, or None when it was stopped."""
         # Imported here, once _own has loaded the SDK off the event loop: this module must not import it.
-        from maghub.mcp.connections.live import LinkAttempt, describe_failure, lost_failure, open_live_session, timeout_failure
+        from maghub.mcp.connections.live import (
+            LinkAttempt,
+            describe_failure,
+            lost_failure,
+            open_live_session,
+            timeout_failure,
+        )
 
         self._begin_attempt()
         attempt = LinkAttempt()
@@ -233,6 +249,7 @@ class ServerConnection:
         self._server_info = live.server_info
         self._protocol_version = live.protocol_version
         self._last_connected = _now()
+        self._last_failure = None  # the server works now: its last error is history (recent_errors)
         self._failures = 0
         self._state = ConnectionState.CONNECTED
         self._settled.set()
@@ -251,6 +268,7 @@ class ServerConnection:
         delay = self._policy.backoff_delay(self._failures)
         self._last_failure = failure
         self._last_failure_at = _now()
+        self._recent_failures.append(PastFailure(failure.kind, failure.message, self._last_failure_at))
         self._next_retry_at = self._last_failure_at + timedelta(seconds=delay)
         self._state = ConnectionState.ERROR
         self._settled.set()

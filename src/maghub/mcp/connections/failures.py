@@ -117,7 +117,8 @@ def _spawn_failure(error: OSError, config: ServerConfig) -> ConnectionFailure:
 
 def _http_failure(response: httpx2.Response) -> ConnectionFailure:
     status = response.status_code
-    message = f"{response.request.method} {masked(Kind.URL, str(response.request.url))} answered HTTP {status} {response.reason_phrase}"
+    url = masked(Kind.URL, str(response.request.url))
+    message = f"{response.request.method} {url} answered HTTP {status} {response.reason_phrase}"
     if hint := _HTTP_HINTS.get(status):
         message += f"; {hint}"
     return ConnectionFailure(FailureKind.HTTP_STATUS, message, http_status=status)

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 # What the connections and the probes use once connected; importing it imports the SDK.
 SDK_MODULES = ("maghub.mcp.connections.live",)
 
-_loaded = False  # set once every module of SDK_MODULES is imported
+class _Import:
+    done = False  # set once every module of SDK_MODULES is imported
 # One import at a time, in one worker thread: a thread per waiting connection would cost the event
 # loop a thread start each, slow while the import holds the GIL.
 _one_import = anyio.Lock()
@@ -30,13 +31,12 @@ _one_import = anyio.Lock()
 async def load_sdk() -> None:
     """Import ``SDK_MODULES`` (and with them the SDK) in a worker thread, once per process; the event
     loop keeps serving meanwhile, and concurrent callers wait for the one import under way."""
-    global _loaded
-    if _loaded:
+    if _Import.done:
         return
     async with _one_import:
-        if not _loaded:
+        if not _Import.done:
             await anyio.to_thread.run_sync(_import_sdk_modules)
-            _loaded = True
+            _Import.done = True
 
 
 def _import_sdk_modules() -> None:

@@ -8,13 +8,13 @@ just the opening.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 
 import mcp_types
 from mcp import Client
-from mcp.client.session import IncomingMessage
+from mcp.client.session import MessageHandlerFnT
 
 from maghub import __version__
 from maghub.mcp.configuration.server_config import ServerConfig
@@ -24,7 +24,7 @@ from maghub.mcp.connections.transports import Link, LinkAttempt, open_link
 CLIENT_INFO = mcp_types.Implementation(name="maghub", version=__version__)
 MAX_TOOL_PAGES = 100  # a server whose cursor never ends cannot hang a listing
 
-MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
+MessageHandler = MessageHandlerFnT
 
 
 @dataclass

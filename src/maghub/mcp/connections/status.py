@@ -41,6 +41,18 @@ class ConnectionState(StrEnum):
 
 
 @dataclass(frozen=True)
+class PastFailure:
+    """A failed attempt, kept in a server's short history after it connects again."""
+
+    kind: FailureKind
+    message: str
+    at: datetime
+
+
+RECENT_FAILURES_KEPT = 5
+
+
+@dataclass(frozen=True)
 class ServerStatus:
     name: str
     transport: Transport
@@ -50,9 +62,10 @@ class ServerStatus:
     """The cached tool list; empty unless connected."""
     last_connected: datetime | None
     last_error: str | None
-    """The most recent failure, kept after a reconnect so it can still be looked at."""
+    """Why the server is not connected now; None once it connects (``recent_errors`` keeps the history)."""
     last_error_kind: FailureKind | None
     last_error_at: datetime | None
+    """When the most recent failure happened, kept after a reconnect."""
     reconnect_attempts: int
     """Failed attempts since the last successful connect."""
     next_retry_at: datetime | None
@@ -62,6 +75,8 @@ class ServerStatus:
     protocol_version: str | None = None
     pid: int | None = None
     """The stdio server's process id, where the process table is readable."""
+    recent_errors: tuple[PastFailure, ...] = ()
+    """The last few failures, oldest first, kept after a reconnect so they can still be looked at."""
 
     @property
     def tool_count(self) -> int:

@@ -9,17 +9,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, CursorResult, Table, Update, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from maghub.llm.types import Usage
+from maghub.states import ConversationStatus, ConversationType, RoundStatus
 from maghub.store.tables import ConversationRow, MessageRow, RoundRow, utcnow
+from maghub.usage import Usage
 
-_ROUNDS = RoundRow.__table__
-_MESSAGES = MessageRow.__table__
-_CONVERSATIONS = ConversationRow.__table__
+_ROUNDS = cast(Table, RoundRow.__table__)
+_MESSAGES = cast(Table, MessageRow.__table__)
+_CONVERSATIONS = cast(Table, ConversationRow.__table__)
 # Message keys stored in columns of their own; anything else an OpenAI message carries goes to ``extra``.
 _MESSAGE_COLUMNS = ("role", "content", "reasoning_content", "tool_calls", "tool_call_id")
 
@@ -75,7 +76,27 @@ class ConversationRepository:
     def delete(self, conversation_id: str) -> bool:
         """Delete the conversation with every round and message (the foreign keys cascade)."""
         result = self._session.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
-        return bool(result.rowcount)
+        return bool(cast(CursorResult[Any], result).rowcount)
+
+    def details_for_update(self, conversation_id: str) -> dict[str, Any] | None:
+        """The conversation's ``details``, locked until the transaction ends (None: no such conversation)."""
+        row = self.get(conversation_id, for_update=True)
+        return None if row is None else dict(row.details)
+
+    def set_details(self, conversation_id: str, details: dict[str, Any]) -> None:
+        self._session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id)
+            .values(details=details, updated_at=utcnow())
+        )
+
+    def interrupt_running_rounds(self, conversation_id: str, reason: str) -> None:
+        """Rounds still ``running`` (their writer is gone) become ``interrupted`` with ``reason``."""
+        self._session.execute(
+            update(RoundRow)
+            .where(RoundRow.conversation_id == conversation_id, RoundRow.status == RoundStatus.RUNNING)
+            .values(status=RoundStatus.INTERRUPTED, error=reason, updated_at=utcnow())
+        )
 
     def delete_rounds(self, conversation_id: str) -> None:
         """Remove every round (and so every message) of a conversation, e.g. before a compaction
@@ -113,7 +134,7 @@ class ConversationRepository:
         self,
         conversation_id: str,
         user_id: str,
-        type_: str,
+        type_: ConversationType,
         title: str,
         *,
         tags: list[str] | None = None,
@@ -128,7 +149,7 @@ class ConversationRepository:
                 "type": type_,
                 "title": title,
                 "tags": tags or [],
-                "status": "active",
+                "status": ConversationStatus.ACTIVE,
                 "round_count": 0,
                 "prompt_tokens": 0,
                 "completion_tokens": 0,
@@ -140,7 +161,11 @@ class ConversationRepository:
         )
 
     def insert_round(
-        self, conversation_id: str, number: int, details: dict[str, Any] | None = None, status: str = "running"
+        self,
+        conversation_id: str,
+        number: int,
+        details: dict[str, Any] | None = None,
+        status: RoundStatus = RoundStatus.RUNNING,
     ) -> int:
         """Add round ``number`` (the caller knows it: it holds the conversation) and count it."""
         now = utcnow()
@@ -191,7 +216,7 @@ class ConversationRepository:
         round_id: int,
         *,
         usage: Usage | None = None,
-        status: str | None = None,
+        status: RoundStatus | None = None,
         error: str | None = None,
     ) -> None:
         """Add ``usage`` to the round and the conversation, set the round's status, touch both."""
@@ -202,7 +227,7 @@ class ConversationRepository:
         self,
         conversation_id: str,
         round_id: int,
-        status: str,
+        status: RoundStatus,
         details: dict[str, Any],
         error: str | None = None,
         *,
@@ -285,10 +310,19 @@ _UPDATE_NAMING = (
 )
 _INSERT_CONVERSATION = insert(_CONVERSATIONS)
 _INSERT_ROUND = insert(_ROUNDS).returning(_ROUNDS.c.id)
+# The highest round number, not the last one inserted: a graph run opens the rounds of concurrent
+# nodes in concurrent transactions, which may commit out of order (a lower count then won, and the
+# next turn's start round reused a number).
 _COUNT_ROUND = (
     update(_CONVERSATIONS)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
-    .values(round_count=bindparam("number"), updated_at=bindparam("now"))
+    .values(
+        round_count=case(
+            (_CONVERSATIONS.c.round_count < bindparam("number"), bindparam("number")),
+            else_=_CONVERSATIONS.c.round_count,
+        ),
+        updated_at=bindparam("now"),
+    )
 )
 _INSERT_MESSAGE = insert(_MESSAGES)
 _ADD_CONVERSATION_USAGE = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import delete, select
@@ -14,7 +16,7 @@ class GraphRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def names(self) -> list[str]:
+    async def names(self) -> builtins.list[str]:
         return list(await self._session.scalars(select(GraphRow.name).order_by(GraphRow.name)))
 
     async def list(self, *, for_update: bool = False) -> Sequence[GraphRow]:
@@ -50,7 +52,7 @@ class GraphRepository:
             files.setdefault(row.graph_id, {})[row.file_name] = row.content
         return files
 
-    async def prompt_file_names(self, graph_id: str) -> list[str]:
+    async def prompt_file_names(self, graph_id: str) -> builtins.list[str]:
         query = (
             select(GraphPromptFileRow.file_name)
             .where(GraphPromptFileRow.graph_id == graph_id)

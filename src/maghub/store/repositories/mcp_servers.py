@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, select
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maghub.store.tables import McpServerRow
@@ -31,4 +33,4 @@ class McpServerRepository:
 
     async def delete(self, names: Iterable[str]) -> int:
         result = await self._session.execute(delete(McpServerRow).where(McpServerRow.name.in_(list(names))))
-        return int(result.rowcount or 0)
+        return int(cast(CursorResult[Any], result).rowcount or 0)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maghub.store.tables import ModelRow
@@ -35,4 +37,4 @@ class ModelRepository:
 
     async def delete(self, name: str) -> bool:
         result = await self._session.execute(delete(ModelRow).where(ModelRow.name == name))
-        return bool(result.rowcount)
+        return bool(cast(CursorResult[Any], result).rowcount)

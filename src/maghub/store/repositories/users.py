@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +16,21 @@ class UserRepository:
 
     async def get(self, username: str) -> UserRow | None:
         return await self._session.scalar(select(UserRow).where(UserRow.username == username))
+
+    async def get_by_id(self, user_id: str) -> UserRow | None:
+        return await self._session.get(UserRow, user_id)
+
+    async def list(self) -> Sequence[UserRow]:
+        return (await self._session.scalars(select(UserRow).order_by(UserRow.username))).all()
+
+    async def enabled_admins(self, *, for_update: bool = False) -> Sequence[UserRow]:
+        query = select(UserRow).where(UserRow.role == "admin", UserRow.disabled.is_(False)).order_by(UserRow.id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self._session.scalars(query)).all()
+
+    async def delete(self, row: UserRow) -> None:
+        await self._session.delete(row)
 
     async def count(self) -> int:
         return int(await self._session.scalar(select(func.count()).select_from(UserRow)) or 0)
