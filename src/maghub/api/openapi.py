@@ -80,6 +80,10 @@ DOMAIN_STATUSES: dict[str, frozenset[int]] = {
         "delete_server": {403},
         "connect_server": {403, 409},
         "disconnect_server": {409},
+        # schedules: an invalid cron or time zone, a graph that is not saved or was deleted
+        "create_schedule": {400},
+        "update_schedule": {400},
+        "resume_schedule": {400},
     }.items()
 }
 

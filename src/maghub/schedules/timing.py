@@ -46,14 +46,21 @@ class Timing:
                 raise InvalidInputError(f"interval_seconds must be at most {MAX_INTERVAL_SECONDS:g} (a year).")
             return cls(None, float(interval_seconds), zone)
         assert cron is not None
-        from croniter import croniter  # type: ignore[import-untyped]
+        from croniter import CroniterBadDateError, croniter  # type: ignore[import-untyped]
 
-        if not croniter.is_valid(cron):
+        # Five fields or a macro (@hourly, @daily, ...): croniter's optional seconds and year fields are
+        # not part of the API.
+        if not (len(cron.split()) == 5 or cron.startswith("@")) or not croniter.is_valid(cron):
             raise InvalidInputError(
                 f"cron {cron!r} is not a valid cron expression: use five fields, minute hour day-of-month "
                 "month day-of-week, e.g. '*/15 * * * *' or '0 9 * * 1-5'."
             )
-        return cls(cron, None, zone)
+        timing = cls(cron, None, zone)
+        try:
+            timing.next_after(datetime.now(UTC))
+        except (CroniterBadDateError, ValueError):
+            raise InvalidInputError(f"cron {cron!r} never fires (e.g. the 31st of February).") from None
+        return timing
 
     @property
     def zone(self) -> ZoneInfo:
@@ -96,7 +103,7 @@ class Timing:
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of the database, a name too long
         raise InvalidInputError(
             f"timezone {name!r} is not a known time zone: use an IANA name such as 'UTC', 'Europe/Berlin' "
             "or 'Asia/Shanghai'."
