@@ -81,6 +81,8 @@ async def metrics_access(runtime: RuntimeDep, user: TokenUser) -> User | None:
     """``/metrics``: open in local mode; in auth mode a token, unless ``MAGHUB_METRICS_PUBLIC`` opens it."""
     settings = runtime.settings
     return _require(user) if settings.auth_enabled and not settings.metrics_public else user
+
+
 async def graph_editor(runtime: RuntimeDep, user: TokenUser) -> User | None:
     """Who changes graphs: the token's user in auth mode (graphs they create are theirs, and they may
     change only their own unless admin); None in local mode, where graphs have no owners."""

@@ -256,8 +256,9 @@ class ScheduleRow(Base):
 
 class ScheduleFiringRow(Base):
     """What became of one period of a schedule: a run started (``conversation_id``; ``starting`` while
-    it is being started, and after a crash at that moment), a run that could not start (``failed``, ``message``), or periods ``missed`` while no instance ran (``missed_count``
-    of them, from ``scheduled_for``)."""
+    it is being started, and after a crash at that moment), a run that could not start (``failed``,
+    ``message``), or periods ``missed`` while no instance ran (``missed_count`` of them, from
+    ``scheduled_for``)."""
 
     __tablename__ = "schedule_firings"
     __table_args__ = (Index("ix_schedule_firings_schedule_id_id", "schedule_id", "id"),)
