@@ -69,7 +69,8 @@ async def _postgres_admin():
         pytest.skip(message)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# The fast lane (``-m "not slow"``) runs every database test on SQLite; the full run adds PostgreSQL.
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'maghub.db'}"
@@ -83,6 +84,31 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+# Modules whose every test runs maghub, its CLI or a server as a separate process.
+_PROCESS_MODULES = frozenset(
+    {
+        "test_cli",
+        "test_cli_generate",
+        "test_cli_graph",
+        "test_cli_mcp",
+        "test_graph_resume_process",
+        "test_mcp_orphans",
+        "test_mcp_processes",
+        "test_mcp_third_party",
+        "test_startup",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark as ``slow`` what starts processes: tests that tag real stdio servers (the ``marker``
+    fixture) and the modules above. ``python3 run.py test -m "not slow"`` leaves them out."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in _PROCESS_MODULES or "marker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ OWNER_ONLY = {"anonymous": 401, "other": 404, "owner": OK, "admin": 404}  # othe
 # Admins pass and then meet a conflict: registering a tool for real would build a virtual environment.
 ADMIN_THEN_CONFLICT = {"anonymous": 401, "other": 403, "owner": 403, "admin": 409}
 
-HUB_OR_AUTH = ("/api/servers", "/api/auth", "/api/users")
+HUB_OR_AUTH = ("/api/servers", "/api/auth", "/api/users", "/api/keys")
 UNPREFIXED = ("/health", "/docs", "/redoc", "/openapi.json", "/metrics", *HUB_OR_AUTH)
 
 
@@ -149,6 +149,14 @@ class Row:
 
 
 # --- the rows' requests -----------------------------------------------------------------------------
+
+
+async def revoke_alices_key(world: World, caller: str) -> Call:
+    response = await world.maghub.client.post(
+        "/api/keys", json={"name": world.unique("key")}, headers=world.headers["owner"]
+    )
+    assert response.status_code == 200, response.text
+    return Call(f"/api/keys/{response.json()['id']}")
 
 
 async def save_new_graph(world: World, caller: str) -> Call:
@@ -350,6 +358,10 @@ ROWS = [
     ),
     Row("DELETE", "/api/users/{username}", ADMIN, delete_user, shares="carol"),
     # models: instance-wide
+    # API keys: their owner's alone
+    Row("GET", "/api/keys", SIGNED_IN, fixed("/api/keys")),
+    Row("POST", "/api/keys", SIGNED_IN, fixed("/api/keys", json={"name": "a script"})),
+    Row("DELETE", "/api/keys/{key_id}", OWNER_ONLY, revoke_alices_key),
     Row("GET", "/models", SIGNED_IN, fixed("/models")),
     Row("GET", "/models/{model_name:path}", SIGNED_IN, fixed("/models/m")),
     Row("POST", "/models", ADMIN, add_model),

@@ -211,7 +211,9 @@ async def test_connect_parallelism_is_bounded(marker: str) -> None:
     policy = replace(FAST_POLICY, max_parallel_connects=2)
     async with MCPManager(policy) as manager:
         await manager.apply([never_answering(f"hung{i}", marker) for i in range(4)])
-        await anyio.sleep(1)
+        await eventually(lambda: len(marked_processes(marker)) == 2, 10, "two servers started")
+        # A third would start at once if the bound were not kept: give it the time a start takes.
+        await anyio.sleep(0.3)
         assert len(await anyio.to_thread.run_sync(marked_processes, marker)) == 2
         assert {status.state for status in manager.status().values()} == {ConnectionState.CONNECTING}
 

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 
 from maghub import __version__
 from maghub.api.errors import install_error_handlers
+from maghub.api.gateway import gateway_host, gateway_routes
 from maghub.api.input_guard import UnstorableInputGuard
 from maghub.api.middleware import (
     AccessLogMiddleware,
@@ -27,6 +28,7 @@ from maghub.api.routes import (
     graph_runs,
     graphs,
     hub,
+    keys,
     mcp,
     metrics,
     models,
@@ -78,8 +80,10 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
                 from maghub.api.demo import register_demo_model
 
                 await register_demo_model(runtime)
-            freeze_long_lived_objects()
-            yield
+            # Left before the runtime closes: the gateway's sessions (and the runs they follow) end first.
+            async with gateway_host(runtime) as app.state.gateway_host:
+                freeze_long_lived_objects()
+                yield
         finally:
             await runtime.aclose()
 
@@ -100,8 +104,10 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
         app.include_router(system.health_router, prefix=prefix)
     app.include_router(auth.router)
     app.include_router(users.router)
+    app.include_router(keys.router)
     app.include_router(hub.router)
     app.include_router(metrics.router)
+    app.router.routes.extend(gateway_routes())
     if settings.demo:
         from maghub.api.demo import mount_demo_llm
 

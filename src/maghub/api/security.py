@@ -17,19 +17,38 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from maghub.api.deps import RuntimeDep
+from maghub.auth.api_keys import is_api_key
 from maghub.auth.users import User
 from maghub.errors import AuthenticationError, ForbiddenError
 from maghub.service.runtime import Runtime
 
-_bearer = HTTPBearer(auto_error=False, description="A token from POST /api/auth/login")
+_bearer = HTTPBearer(auto_error=False, description="A token from POST /api/auth/login, or an API key")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def bearer_user(runtime: Runtime, authorization: str | None) -> User | None:
+    """The user an ``Authorization: Bearer`` header speaks for (None without one); for endpoints that
+    are not FastAPI routes (the MCP gateway). A bad token raises AuthenticationError."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if not authorization:
+        return None
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("Send the token as 'Authorization: Bearer <token>'.")
+    return await authenticate(runtime, token.strip())
+
+
+async def authenticate(runtime: Runtime, token: str) -> User:
+    """A bearer token is an access token (JWT) or an API key (SPEC §13), accepted alike."""
+    if is_api_key(token):
+        return await runtime.api_keys.authenticate(token)
+    return await runtime.users.authenticate(token)
 
 
 async def token_user(request: Request, runtime: RuntimeDep, credentials: Credentials) -> User | None:
     """The caller's user when a bearer token was sent (a bad token is a 401 even where none is needed)."""
     if credentials is None:
         return None
-    user = await runtime.users.authenticate(credentials.credentials)
+    user = await authenticate(runtime, credentials.credentials)
     request.state.user = user
     return user
 

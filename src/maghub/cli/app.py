@@ -10,6 +10,7 @@ import typer
 from maghub import __version__
 from maghub.cli.generate import app as generate_app
 from maghub.cli.graph import app as graph_app
+from maghub.cli.keys import app as keys_app
 from maghub.cli.mcp import app as mcp_app
 from maghub.cli.schedules import app as schedules_app
 from maghub.cli.run import run as run_graph
@@ -29,6 +30,7 @@ app.add_typer(schedules_app, name="schedules")
 app.add_typer(graph_app, name="graph")
 app.add_typer(users_app, name="users")
 app.add_typer(generate_app, name="generate")
+app.add_typer(keys_app, name="keys")
 app.command("run")(run_graph)
 
 

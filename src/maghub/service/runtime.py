@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import anyio.to_thread
 
+from maghub.auth.api_keys import ApiKeyService
 from maghub.auth.tokens import TokenService, load_or_create_jwt_secret
 from maghub.auth.users import UserService
 from maghub.chat.conversations import ConversationService
@@ -60,6 +61,7 @@ class Runtime:
     mcp: MCPRegistry
     ai_tools: AIToolRegistry
     users: UserService
+    api_keys: ApiKeyService
     activity: ActivityTracker
     shutdown: ShutdownController
     chat: ChatService
@@ -131,6 +133,7 @@ class Runtime:
             mcp=mcp,
             ai_tools=ai_tools,
             users=UserService(database, tokens),
+            api_keys=ApiKeyService(database),
             activity=activity,
             shutdown=ShutdownController(activity, request_exit or _signal_own_process),
             chat=chat,

@@ -125,6 +125,27 @@ class UserRow(Base):
     """Tokens issued before this stop working (None: the password never changed)."""
 
 
+class ApiKeyRow(Base):
+    """A long-lived key a machine client sends as a bearer token (SPEC §13); acts as its user.
+
+    Only a SHA-256 of the key is stored: keys are 256-bit random strings, so a fast hash is as safe
+    as a slow one and keeps each request's lookup cheap. ``prefix`` is the key's public start, shown
+    in lists so a user can tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class ConversationRow(Base):
     """A chat, a graph run or an AI-generation session. Its rounds and messages are rows of their own,
     appended as they happen; this row only carries counters and what the list view shows."""

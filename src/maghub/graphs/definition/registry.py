@@ -68,6 +68,17 @@ class StoredGraph:
 
 
 @dataclass(frozen=True)
+class GraphSummary:
+    """What describes a graph to a caller that runs it (the gateway's tool list)."""
+
+    name: str
+    description: str
+    readme: str | None
+    """The README written for the graph, or None."""
+    version: int
+
+
+@dataclass(frozen=True)
 class SaveResult:
     name: str
     version: int
@@ -87,6 +98,14 @@ class GraphRegistry:
     async def names(self) -> list[str]:
         async with self._db.read() as session:
             return await GraphRepository(session).names()
+
+    async def summaries(self) -> list[GraphSummary]:
+        """Every graph's name, description and written README, in name order, in one query."""
+        async with self._db.read() as session:
+            rows = await GraphRepository(session).list()
+        return [
+            GraphSummary(row.name, str(row.config.get("description") or ""), row.readme, row.version) for row in rows
+        ]
 
     async def get(self, name: str) -> StoredGraph:
         async with self._db.read() as session:

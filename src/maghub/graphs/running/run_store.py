@@ -78,6 +78,15 @@ class RunStore:
 
         return await self._db.run_read(load)
 
+    async def kind_of(self, conversation_id: str) -> tuple[str, str] | None:
+        """(type, owner) of any conversation with this id: a run's id must not be a chat's."""
+
+        def read(session: Session) -> tuple[str, str] | None:
+            row = ConversationRepository(session).get(conversation_id)
+            return None if row is None else (str(row.type), row.user_id)
+
+        return await self._db.run_read(read)
+
     async def create(self, conversation_id: str, user_id: str, graph_name: str, input_text: str) -> None:
         title = f"{graph_name}: {input_text.strip().splitlines()[0][:60]}" if input_text.strip() else graph_name
         try:

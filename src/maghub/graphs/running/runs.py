@@ -167,6 +167,8 @@ class RunManager:
             raise NotFoundError(f"There is no graph run '{conversation_id}' of user '{request.user_id}'.")
         if stored is None and request.continue_from_checkpoint:
             raise NotFoundError(f"There is no graph run '{conversation_id}' to resume.")
+        if stored is None:
+            await self._check_id_is_free(conversation_id, request.user_id)
         if stored is None and not CLIENT_RUN_ID.match(conversation_id):
             raise InvalidInputError(
                 f"There is no run '{conversation_id}' to continue, and it cannot name a new one: a new run's "
@@ -215,6 +217,19 @@ class RunManager:
         conversation.round_count += 1
         live = self._turn(graph, conversation, stored.turn + 1, input_text, global_outputs, background)
         return self._launch(live, created=False)
+
+    async def _check_id_is_free(self, conversation_id: str, user_id: str) -> None:
+        """A new run's id must not be another conversation's (a chat, a design session)."""
+        taken = await self._services.store.kind_of(conversation_id)
+        if taken is None:
+            return
+        kind, owner = taken
+        if owner == user_id:
+            raise ConflictError(
+                f"'{conversation_id}' is the id of a {kind} conversation, not of a graph run; "
+                "choose another conversation_id, or send null to get one."
+            )
+        raise ConflictError(f"Conversation id '{conversation_id}' is taken; choose another, or send null to get one.")
 
     async def _new_run(self, request: ExecuteRequest, background: bool, conversation_id: str) -> LiveRun:
         if not request.graph_name:

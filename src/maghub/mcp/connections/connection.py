@@ -155,6 +155,11 @@ class ServerConnection:
         raise ServerNotConnectedError or ToolTimeoutError."""
         return await self._require_live().call_tool(tool, arguments, timeout)
 
+    def live_session(self) -> LiveSession:
+        """The live session, for requests other than tool calls (resources, prompts); raises
+        ServerNotConnectedError when not connected."""
+        return self._require_live()
+
     async def offers_tool(self, name: str) -> bool:
         """Whether the connected server has tool ``name``, asking it again when the cached list lacks it."""
         return self._live is not None and await self._live.offers_tool(name)

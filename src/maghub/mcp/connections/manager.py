@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import anyio.abc
@@ -31,6 +31,9 @@ from maghub.mcp.results import ToolCallResult
 from maghub.mcp.connections.status import ConnectionState, ServerStatus
 from maghub.mcp.tools import OpenAITools, ToolSpec, build_openai_tools
 from maghub.observability.seams import tool_call_observed
+
+if TYPE_CHECKING:
+    from maghub.mcp.connections.live import LiveSession
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +206,15 @@ class MCPManager:
             result = await connection.call_tool(tool, arguments, timeout or connection.config.timeout)
             observed.status = "error" if result.is_error else "ok"
         return result
+
+    def live_session(self, server: str) -> LiveSession:
+        """The connected session of ``server`` for requests other than tool calls (the gateway passes
+        resources and prompts through it). Raises UnknownServerError, ServerDisabledError or
+        ServerNotConnectedError."""
+        connection = self._connection(server)
+        if not connection.config.enabled:
+            raise ServerDisabledError(server)
+        return connection.live_session()
 
     async def probe(self, config: ServerConfig) -> ProbeResult:
         """Try ``config`` once without registering it (for "test" endpoints)."""

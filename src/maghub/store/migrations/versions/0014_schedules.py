@@ -1,7 +1,7 @@
 """schedules and their firings
 
 Revision ID: 0014
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-05
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from maghub.store.tables import UTCDateTime
 
 revision = "0014"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
