@@ -42,7 +42,7 @@ OWNER_ONLY = {"anonymous": 401, "other": 404, "owner": OK, "admin": 404}  # othe
 ADMIN_THEN_CONFLICT = {"anonymous": 401, "other": 403, "owner": 403, "admin": 409}
 
 HUB_OR_AUTH = ("/api/servers", "/api/auth", "/api/users", "/api/keys")
-UNPREFIXED = ("/health", "/docs", "/redoc", "/openapi.json", "/ui", *HUB_OR_AUTH)
+UNPREFIXED = ("/health", "/docs", "/redoc", "/openapi.json", "/metrics", "/ui", *HUB_OR_AUTH)
 
 
 @dataclass
@@ -89,6 +89,12 @@ class World:
         assert response.status_code == 200, response.text
         first = next(line for line in response.text.splitlines() if line.startswith("data: "))
         return json.loads(first.removeprefix("data: "))["conversation_id"]
+
+    async def alices_schedule(self) -> str:
+        body = {"graph_name": "shared", "input_text": "x", "interval_seconds": 3600}
+        response = await self.maghub.client.post("/schedules", json=body, headers=self.headers["owner"])
+        assert response.status_code == 200, response.text
+        return response.json()["id"]
 
     async def alices_generation(self) -> str:
         body = {"requirement": "design something", "model_name": "m"}
@@ -220,6 +226,13 @@ async def continue_alices_run(world: World, caller: str) -> Call:
 def on_alices_run(suffix: str = "") -> Prepare:
     async def prepare(world: World, caller: str) -> Call:
         return Call(f"/graphs/runs/{await world.alices_run()}{suffix}")
+
+    return prepare
+
+
+def on_alices_schedule(suffix: str = "", body: Any = None) -> Prepare:
+    async def prepare(world: World, caller: str) -> Call:
+        return Call(f"/schedules/{await world.alices_schedule()}{suffix}", json=body)
 
     return prepare
 
@@ -416,6 +429,19 @@ ROWS = [
     Row("POST", "/graphs/execute", OWNER_ONLY, continue_alices_run, "continuing alice's run"),
     Row("GET", "/graphs/runs/{conversation_id}", OWNER_ONLY, on_alices_run()),
     Row("POST", "/graphs/runs/{conversation_id}/cancel", OWNER_ONLY, on_alices_run("/cancel")),
+    Row(
+        "POST",
+        "/schedules",
+        SIGNED_IN,
+        fixed("/schedules", json={"graph_name": "shared", "input_text": "x", "interval_seconds": 3600}),
+    ),
+    Row("GET", "/schedules", SIGNED_IN, fixed("/schedules")),
+    Row("GET", "/schedules/{schedule_id}", OWNER_ONLY, on_alices_schedule()),
+    Row("PUT", "/schedules/{schedule_id}", OWNER_ONLY, on_alices_schedule(body={"interval_seconds": 60})),
+    Row("DELETE", "/schedules/{schedule_id}", OWNER_ONLY, on_alices_schedule()),
+    Row("POST", "/schedules/{schedule_id}/pause", OWNER_ONLY, on_alices_schedule("/pause")),
+    Row("POST", "/schedules/{schedule_id}/resume", OWNER_ONLY, on_alices_schedule("/resume")),
+    Row("GET", "/metrics", SIGNED_IN, fixed("/metrics")),
     Row("POST", "/chat/completions", SIGNED_IN, new_chat, "a new chat"),
     Row("POST", "/chat/completions", OWNER_ONLY, continue_alices_chat, "continuing alice's chat"),
     Row("GET", "/chat/conversations", SIGNED_IN, fixed("/chat/conversations")),

@@ -11,6 +11,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from maghub.observability.tracing import current_ids
 from maghub.security.redaction import log_redactor
 from maghub.timestamps import iso_utc
 
@@ -44,6 +45,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            **current_ids(),  # the trace the line belongs to, when traces are on
             **_fields(record),
         }
         if record.exc_info:

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         default=None, description="HS256 secret (32+ bytes). Default: generated once into the data dir."
     )
     jwt_lifetime_minutes: int = Field(default=720, ge=1, le=60 * 24 * 30)
+    metrics_public: bool = Field(
+        default=False,
+        description="Serve /metrics without a token in auth mode (for a Prometheus that scrapes without "
+        "one; keep the port private). Local mode serves it openly anyway.",
+    )
 
     @field_validator("jwt_secret", mode="after")
     @classmethod

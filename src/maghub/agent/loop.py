@@ -48,6 +48,7 @@ from maghub.agent.toolsets import ToolSet
 from maghub.agent.transfers import TransferTarget
 from maghub.llm.errors import LLMError
 from maghub.llm.types import FinalEvent
+from maghub.observability.seams import llm_call_observed
 from maghub.usage import Usage
 
 if TYPE_CHECKING:
@@ -80,22 +81,28 @@ async def run_agent(
         withhold_tools = last_call and bool(offer.schemas)
         progress.llm_calls += 1
         streamed: list[str] = []
+        failure: LLMError | None = None
         final: FinalEvent | None = None
-        try:
-            stream = llm.stream_chat(
-                list(conversation),  # a copy: the conversation grows while the request may still be read
-                tools=offer.schemas or None,
-                tool_choice="none" if withhold_tools else None,
-            )
-            async with aclosing(stream) as events:
-                async for event in events:
-                    if isinstance(event, FinalEvent):
-                        final = event
-                    else:
-                        streamed.append(event.content)
-                        yield LLMChunk(event.chunk, call_index, event.content, event.reasoning)
-        except LLMError as error:
-            yield progress.failed(error, "".join(streamed))
+        with llm_call_observed(llm.config.name, llm.config.model) as observed:
+            try:
+                stream = llm.stream_chat(
+                    list(conversation),  # a copy: the conversation grows while the request may still be read
+                    tools=offer.schemas or None,
+                    tool_choice="none" if withhold_tools else None,
+                )
+                async with aclosing(stream) as events:
+                    async for event in events:
+                        if isinstance(event, FinalEvent):
+                            final = event
+                            observed.finished(event.usage, event.finish_reason)
+                        else:
+                            streamed.append(event.content)
+                            yield LLMChunk(event.chunk, call_index, event.content, event.reasoning)
+            except LLMError as error:
+                observed.status = "error"
+                failure = error
+        if failure is not None:
+            yield progress.failed(failure, "".join(streamed))
             return
         assert final is not None  # stream_chat ends with a FinalEvent or raises
 

@@ -15,9 +15,28 @@ from maghub.api.console_site import mount_console
 from maghub.api.errors import install_error_handlers
 from maghub.api.gateway import gateway_host, gateway_routes
 from maghub.api.input_guard import UnstorableInputGuard
-from maghub.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware, TrustedRequestGuard
+from maghub.api.middleware import (
+    AccessLogMiddleware,
+    BodySizeLimitMiddleware,
+    RequestTelemetryMiddleware,
+    TrustedRequestGuard,
+)
 from maghub.api.openapi import install_docs, install_openapi
-from maghub.api.routes import auth, chat, generation, graph_runs, graphs, hub, keys, mcp, models, system, users
+from maghub.api.routes import (
+    auth,
+    chat,
+    generation,
+    graph_runs,
+    graphs,
+    hub,
+    keys,
+    mcp,
+    metrics,
+    models,
+    schedules,
+    system,
+    users,
+)
 from maghub.api.security import mag_access
 from maghub.security.origins import RequestOriginPolicy
 from maghub.service.heap import freeze_long_lived_objects
@@ -36,6 +55,7 @@ def mag_router() -> APIRouter:
     router.include_router(models.router)
     router.include_router(mcp.router)
     router.include_router(system.router)
+    router.include_router(schedules.router)
     router.include_router(graphs.router)
     return router
 
@@ -87,6 +107,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
     app.include_router(users.router)
     app.include_router(keys.router)
     app.include_router(hub.router)
+    app.include_router(metrics.router)
     app.router.routes.extend(gateway_routes())
     mount_console(app)
     if settings.demo:
@@ -114,4 +135,5 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TrustedRequestGuard, policy=origins)
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestTelemetryMiddleware)  # outermost: its span is the parent of everything
     return app

@@ -1,5 +1,5 @@
-"""ASGI middleware: refusal of untrusted hosts and cross-site requests, request body size limit, and
-one structured log line per request."""
+"""ASGI middleware: refusal of untrusted hosts and cross-site requests, request body size limit, one
+structured log line per request, and the request's metrics and trace span."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from maghub.security.origins import RequestOriginPolicy
 from maghub.api.errors import plain_error_body
+from maghub.observability import metrics, tracing
+from maghub.security.origins import RequestOriginPolicy
 
 access_log = logging.getLogger("maghub.access")
 
@@ -131,6 +132,48 @@ class AccessLogMiddleware:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
+
+
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+class RequestTelemetryMiddleware:
+    """Counts and times each request by its route template (``/graphs/runs/{conversation_id}``, not
+    the raw path: one series per route, whatever the ids), and makes it the root span of its trace
+    when traces are on. The template is known once routing has run, so it is read afterwards."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        started = time.perf_counter()
+        status = 500
+        span = tracing.start_span(method, {"http.request.method": method, "url.path": scope["path"]}, server=True)
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            with tracing.current(span):
+                await self.app(scope, receive, send_with_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+            metrics.http_requests.labels(method, route, str(status)).inc()
+            metrics.http_request_duration.labels(method, route).observe(time.perf_counter() - started)
+            if span is not None:
+                span.update_name(f"{method} {route}")
+                tracing.end(
+                    span,
+                    {"http.route": route, "http.response.status_code": status},
+                    error=str(status) if status >= 500 else None,
+                )
 
 
 async def _send_json(send: Send, status: int, body: dict[str, object]) -> None:

@@ -90,6 +90,10 @@ DOMAIN_STATUSES: dict[str, frozenset[int]] = {
         "disable_user": {409},
         "delete_user": {409},
         "create_key": {400},
+        # schedules: an invalid cron or time zone, a graph that is not saved or was deleted
+        "create_schedule": {400},
+        "update_schedule": {400},
+        "resume_schedule": {400},
     }.items()
 }
 

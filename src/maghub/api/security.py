@@ -96,6 +96,12 @@ async def token_in_auth_mode(runtime: RuntimeDep, user: TokenUser) -> User | Non
     return _require(user) if runtime.settings.auth_enabled else user
 
 
+async def metrics_access(runtime: RuntimeDep, user: TokenUser) -> User | None:
+    """``/metrics``: open in local mode; in auth mode a token, unless ``MAGHUB_METRICS_PUBLIC`` opens it."""
+    settings = runtime.settings
+    return _require(user) if settings.auth_enabled and not settings.metrics_public else user
+
+
 async def graph_editor(runtime: RuntimeDep, user: TokenUser) -> User | None:
     """Who changes graphs: the token's user in auth mode (graphs they create are theirs, and they may
     change only their own unless admin); None in local mode, where graphs have no owners."""
@@ -110,4 +116,5 @@ def may_configure(runtime: Runtime, user: User | None) -> bool:
 SignedIn = Annotated[User, Depends(signed_in)]
 AdminUser = Annotated[User, Depends(signed_in_admin)]
 AdminInAuthMode = Depends(admin_in_auth_mode)
+MetricsAccess = Depends(metrics_access)
 GraphEditor = Annotated[User | None, Depends(graph_editor)]

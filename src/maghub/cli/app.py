@@ -12,6 +12,7 @@ from maghub.cli.generate import app as generate_app
 from maghub.cli.graph import app as graph_app
 from maghub.cli.keys import app as keys_app
 from maghub.cli.mcp import app as mcp_app
+from maghub.cli.schedules import app as schedules_app
 from maghub.cli.run import run as run_graph
 from maghub.cli.support import err, fail, load_settings
 from maghub.cli.users import app as users_app
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(mcp_app, name="mcp")
+app.add_typer(schedules_app, name="schedules")
 app.add_typer(graph_app, name="graph")
 app.add_typer(users_app, name="users")
 app.add_typer(generate_app, name="generate")

@@ -10,6 +10,8 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+import anyio.to_thread
+
 from maghub.auth.api_keys import ApiKeyService
 from maghub.auth.tokens import TokenService, load_or_create_jwt_secret
 from maghub.auth.users import UserService
@@ -31,7 +33,10 @@ from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.connections.orphans import ProcessOwner, ending_left_behind
 from maghub.mcp.connections.policy import ConnectionPolicy
 from maghub.mcp.registry import MCPRegistry
+from maghub.observability import tracing
 from maghub.paths import tools_dir
+from maghub.schedules.firing import ScheduleFirer
+from maghub.schedules.service import ScheduleService
 from maghub.security.secrets import SecretBox, load_or_create_key
 from maghub.service.lifecycle import ActivityTracker, ShutdownController
 from maghub.settings import Settings
@@ -64,6 +69,7 @@ class Runtime:
     graphs: GraphRegistry
     packages: GraphPackages
     runs: RunManager
+    schedules: ScheduleService
     generation: GenerationService
     graph_generation: GraphGeneration
     tool_generation: ToolGeneration
@@ -80,6 +86,7 @@ class Runtime:
         """Build everything; must be closed with :meth:`aclose` in the same task (MCP sessions
         belong to the task that opened them)."""
         ensure_data_dir(settings)
+        tracing.configure_from_environment()  # before anything is traced; the SDK loads only if asked
         resources = AsyncExitStack()
         try:
             database = Database(settings.resolved_database_url)
@@ -109,6 +116,9 @@ class Runtime:
             engine = EngineServices(RunStore(database), models, manager, settings.data_dir)
             # Closed before the MCP connections: runs still going are stored as interrupted first.
             runs = await resources.enter_async_context(RunManager(engine, graphs, activity))
+            schedules = ScheduleService(database, graphs)
+            # Stops before the run manager: no firing starts a run while runs are being interrupted.
+            await resources.enter_async_context(ScheduleFirer(database, graphs, runs, schedules))
         except BaseException:
             await resources.aclose()
             raise
@@ -131,6 +141,7 @@ class Runtime:
             graphs=graphs,
             packages=GraphPackages(graphs, models, mcp),
             runs=runs,
+            schedules=schedules,
             generation=GenerationService(GenerationStore(database), models, activity),
             graph_generation=GraphGeneration(graphs, models, manager),
             tool_generation=ToolGeneration(ai_tools, manager),
@@ -144,6 +155,8 @@ class Runtime:
             log.warning("closing with sessions still in flight", extra={"active_sessions": self.activity.count})
         # In reverse order of creation: MCP servers stop, then clients and the database close.
         await self._resources.aclose()
+        if tracing.enabled():  # the last spans, before the process may end
+            await anyio.to_thread.run_sync(tracing.flush)
 
 
 def open_secret_box(settings: Settings) -> SecretBox:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -247,3 +248,47 @@ class GraphPromptFileRow(Base):
     graph_id: Mapped[str] = mapped_column(String(32), ForeignKey("graphs.id", ondelete="CASCADE"), primary_key=True)
     file_name: Mapped[str] = mapped_column(String(200), primary_key=True)
     content: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class ScheduleRow(Base):
+    """A graph run that fires on a cron expression or every ``interval_seconds`` (SPEC §14).
+
+    ``next_run_at`` is the period to fire next; an instance claims a period by moving it forward with a
+    conditional UPDATE (see :mod:`maghub.schedules.firing`), so a period fires once however many
+    instances share the database. ``paused_reason`` says why a schedule paused itself."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_enabled_next_run_at", "enabled", "next_run_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    graph_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    input_text: Mapped[str] = mapped_column(Text, nullable=False)
+    cron: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    interval_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="UTC")
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    paused_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_run_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class ScheduleFiringRow(Base):
+    """What became of one period of a schedule: a run started (``conversation_id``; ``starting`` while
+    it is being started, and after a crash at that moment), a run that could not start (``failed``,
+    ``message``), or periods ``missed`` while no instance ran (``missed_count`` of them, from
+    ``scheduled_for``)."""
+
+    __tablename__ = "schedule_firings"
+    __table_args__ = (Index("ix_schedule_firings_schedule_id_id", "schedule_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[str] = mapped_column(String(32), ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False)
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    fired_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    conversation_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    missed_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)

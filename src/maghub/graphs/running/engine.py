@@ -40,6 +40,7 @@ from maghub.graphs.running.scheduler import NodeStatus, Scheduler
 from maghub.graphs.running.state import START_NODE, NodeEnd, NodeRound, RoundKind, RunStatus
 from maghub.llm.registry import ModelRegistry
 from maghub.mcp.connections.manager import MCPManager
+from maghub.observability.seams import node_observed, node_slot
 from maghub.paths import conversation_files_dir, safe_component
 from maghub.states import RoundStatus
 from maghub.usage import Usage
@@ -233,11 +234,12 @@ class GraphTurn:
             outcomes.put_nowait(_Outcome(name, transfer))
 
         try:
-            async with self._limiter:
-                if node.kind == NodeKind.AGENT:
-                    await self._run_agent_node(node, finished)
-                else:
-                    finished(await self._pass_through(node), None)
+            async with node_slot(self._limiter):
+                with node_observed(self.graph.name, name):
+                    if node.kind == NodeKind.AGENT:
+                        await self._run_agent_node(node, finished)
+                    else:
+                        finished(await self._pass_through(node), None)
         except NodeError as exc:
             outcomes.put_nowait(_Outcome(name, error=f"node '{name}': {exc}"))
 

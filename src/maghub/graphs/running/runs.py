@@ -28,6 +28,7 @@ from maghub.graphs.running.engine import EngineServices, GraphTurn, HandoffBudge
 from maghub.graphs.running.events import RunEvent, RunFinished, RunStarted
 from maghub.graphs.running.run_store import StoredRun
 from maghub.graphs.running.state import RoundKind, RunStatus
+from maghub.observability.seams import run_observed
 from maghub.service.lifecycle import ActivityTracker
 from maghub.states import RoundStatus
 
@@ -297,11 +298,14 @@ class RunManager:
     async def _drive(self, live: LiveRun) -> None:
         turn = live.turn
         store = self._services.store
+        observed = run_observed(live.graph_name, live.conversation_id, turn.turn)
         try:
-            with self._activity.session("graph_run", live.conversation_id), live.scope:
+            with self._activity.session("graph_run", live.conversation_id), observed as run, live.scope:
                 result = await turn.run()
+                run.status = result.status
             if live.scope.cancelled_caught:
                 result = RunFinished(live.stop_status, "", turn.chain(), live.stop_reason)
+                run.status = result.status
             with anyio.CancelScope(shield=True):
                 await store.finish(
                     live.conversation_id, result.status, result.final_result, result.execution_chain, result.error

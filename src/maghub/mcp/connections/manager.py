@@ -30,6 +30,7 @@ from maghub.mcp.connections.probe import ProbeResult, probe_server
 from maghub.mcp.results import ToolCallResult
 from maghub.mcp.connections.status import ConnectionState, ServerStatus
 from maghub.mcp.tools import OpenAITools, ToolSpec, build_openai_tools
+from maghub.observability.seams import tool_call_observed
 
 if TYPE_CHECKING:
     from maghub.mcp.connections.live import LiveSession
@@ -201,7 +202,10 @@ class MCPManager:
             raise ServerDisabledError(server)
         if connection.state == ConnectionState.CONNECTED and not await connection.offers_tool(tool):
             raise ToolNotFoundError(server, tool, [spec.name for spec in connection.tools])
-        return await connection.call_tool(tool, arguments, timeout or connection.config.timeout)
+        with tool_call_observed(server, tool) as observed:
+            result = await connection.call_tool(tool, arguments, timeout or connection.config.timeout)
+            observed.status = "error" if result.is_error else "ok"
+        return result
 
     def live_session(self, server: str) -> LiveSession:
         """The connected session of ``server`` for requests other than tool calls (the gateway passes
