@@ -12,7 +12,7 @@ from alembic import op
 
 from maghub.store.tables import UTCDateTime
 
-revision = "0014"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
