@@ -1,7 +1,7 @@
 """api_keys table (the gateway's machine clients, SPEC §13)
 
-Revision ID: 0013
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-05
 """
 

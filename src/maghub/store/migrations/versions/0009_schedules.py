@@ -1,6 +1,6 @@
 """schedules and their firings
 
-Revision ID: 0014
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-05
 """
