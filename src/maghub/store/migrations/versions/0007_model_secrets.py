@@ -1,7 +1,7 @@
 """models.secrets_encrypted: a base URL with credentials and the extra headers, encrypted
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-05
 
 Existing rows keep their values in clear here (a migration has no key); maghub encrypts them when it
