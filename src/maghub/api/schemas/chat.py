@@ -6,7 +6,8 @@ from pydantic import Field
 
 from maghub.api.schemas import Open
 from maghub.api.schemas.common import Done
-from maghub.chat.conversations import CompactType, Status
+from maghub.chat.conversations import CompactType
+from maghub.states import ConversationStatus
 
 
 class ConversationSummary(Open):
@@ -45,7 +46,7 @@ class ConversationChange(Done):
 
 
 class StatusChanged(ConversationChange):
-    new_status: Status
+    new_status: ConversationStatus
 
 
 class TitleChanged(ConversationChange):
