@@ -14,8 +14,9 @@ import anyio
 import anyio.to_thread
 import httpx2
 
-from maghub.service.heap import freeze_long_lived_objects
 from maghub.llm.config import ModelConfig
+from maghub.llm.slots import ModelSlots
+from maghub.service.heap import freeze_long_lived_objects
 
 if TYPE_CHECKING:
     from maghub.llm.client import LLMClient
@@ -31,12 +32,14 @@ class LLMClientPool:
 
     All clients share one HTTP connection pool owned by the pool. Replacing a client therefore
     closes nothing, so streams still running on the old client finish undisturbed; the shared
-    pool is closed by :meth:`aclose` at shutdown.
+    pool is closed by :meth:`aclose` at shutdown. The clients of one model name share its call
+    slots (``max_concurrency``), so a config change neither resets nor doubles the limit.
     """
 
     def __init__(self, **client_options: Any) -> None:
         self._options = client_options
         self._clients: dict[str, tuple[ModelConfig, str, LLMClient]] = {}
+        self._slots: dict[str, ModelSlots] = {}
         self._http: httpx2.AsyncClient | None = None
         self._http_lock = anyio.Lock()
 
@@ -51,13 +54,19 @@ class LLMClientPool:
         http_client = await self._http_client()  # imports the SDK off the event loop the first time
         from maghub.llm.client import LLMClient
 
-        client = LLMClient(config, http_client=http_client, **self._options)
+        slots = self._slots.get(config.name)
+        if slots is None:
+            slots = self._slots[config.name] = ModelSlots(config.max_concurrency)
+        else:
+            slots.limit = config.max_concurrency
+        client = LLMClient(config, http_client=http_client, slots=slots, **self._options)
         self._clients[config.name] = (config, fingerprint, client)
         return client
 
     def discard(self, name: str) -> None:
         """Forget a deleted model's client (its running streams are not affected)."""
         self._clients.pop(name, None)
+        self._slots.pop(name, None)
 
     def __len__(self) -> int:
         return len(self._clients)
