@@ -113,3 +113,30 @@ async def test_the_api_answers_while_twenty_servers_wait_for_the_sdk(tmp_path: P
             assert "after the gate" in called.json()["result"]
     finally:
         await anyio.to_thread.run_sync(second.stop)
+
+
+WARM_UP_PROBE = """
+import asyncio, sys, time
+from maghub.service.runtime import Runtime
+from maghub.settings import Settings
+
+async def main():
+    runtime = await Runtime.start(Settings(data_dir=sys.argv[1], log_level="warning"))
+    try:
+        at_start = "openai" in sys.modules, runtime.llm_clients.loaded
+        deadline = time.monotonic() + 30
+        while not runtime.llm_clients.loaded and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        print(*at_start, "openai" in sys.modules, runtime.llm_clients.loaded)
+    finally:
+        await runtime.aclose()
+
+asyncio.run(main())
+"""
+
+
+async def test_the_llm_stack_loads_in_the_background_after_startup(tmp_path: Path) -> None:
+    """Startup does not wait for the openai SDK, and no model call has to either: it loads by itself."""
+    probe = await anyio.run_process([sys.executable, "-c", WARM_UP_PROBE, str(tmp_path / "data")], check=False)
+    assert probe.returncode == 0, probe.stderr.decode()
+    assert probe.stdout.decode().split() == ["False", "False", "True", "True"]

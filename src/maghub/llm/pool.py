@@ -7,7 +7,10 @@ checks the server path does not import it).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -20,6 +23,11 @@ from maghub.service.heap import freeze_long_lived_objects
 
 if TYPE_CHECKING:
     from maghub.llm.client import LLMClient
+
+log = logging.getLogger(__name__)
+
+WARM_UP_DELAY_SECONDS = 0.2
+"""How long after startup the LLM stack starts loading: the API answers first."""
 
 
 def config_fingerprint(config: ModelConfig) -> str:
@@ -42,6 +50,21 @@ class LLMClientPool:
         self._slots: dict[str, ModelSlots] = {}
         self._http: httpx2.AsyncClient | None = None
         self._http_lock = anyio.Lock()
+        self._warming: asyncio.Task[None] | None = None
+
+    def warm_up_soon(self, delay: float = WARM_UP_DELAY_SECONDS) -> None:
+        """Load the LLM stack (the SDK, the HTTP client and its CA store, ~250 ms) in the background
+        shortly after startup, so that the first chat or run after a start does not wait for it. The
+        work runs in a worker thread; a call made meanwhile waits for the same load."""
+        if self._warming is None:
+            self._warming = asyncio.get_running_loop().create_task(self._warm_up(delay))
+
+    async def _warm_up(self, delay: float) -> None:
+        await anyio.sleep(delay)
+        try:
+            await self._http_client()
+        except Exception:  # a call loads it again, and reports what is wrong  # noqa: BLE001
+            log.warning("could not load the LLM client stack in advance", exc_info=True)
 
     async def get(self, config: ModelConfig) -> LLMClient:
         entry = self._clients.get(config.name)
@@ -68,6 +91,11 @@ class LLMClientPool:
         self._clients.pop(name, None)
         self._slots.pop(name, None)
 
+    @property
+    def loaded(self) -> bool:
+        """The LLM stack is loaded: a call no longer waits for it."""
+        return self._http is not None
+
     def __len__(self) -> int:
         return len(self._clients)
 
@@ -82,6 +110,10 @@ class LLMClientPool:
         return self._http
 
     async def aclose(self) -> None:
+        if self._warming is not None and not self._warming.done():
+            self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warming
         self._clients.clear()
         if self._http is not None:
             http, self._http = self._http, None
