@@ -151,19 +151,26 @@ async def fanout(
 ) -> None:
     with scripted_llm_process("--latency", str(latency)) as llm_url:
 
-        async def run(http: httpx2.AsyncClient, _maghub: MaghubProcess) -> None:
+        async def run(http: httpx2.AsyncClient, maghub: MaghubProcess) -> None:
             await script_reply(http, llm_url)
             single, parallel = Samples("1 node"), Samples(f"{width} nodes ready together")
+            parallel_cpu = 0.0
             for i in range(reps + 2):  # the first 2 repetitions warm up both graphs
                 one = await run_graph(http, "fan_single")
+                cpu_before = cpu_seconds(maghub.proc.pid)
                 many = await run_graph(http, "fan_parallel")
                 if i >= 2:
+                    parallel_cpu += cpu_seconds(maghub.proc.pid) - cpu_before
                     single.add(one)
                     parallel.add(many)
             print_table(f"graph run wall time, LLM latency {latency * 1e3:.0f} ms", [parallel, single])
             print(
                 f"fan-out of {width}: {parallel.median * 1e3:.0f} ms against {single.median * 1e3:.0f} ms for one "
                 f"node; one after another (the original) would take about {width * latency * 1e3:.0f} ms of LLM time"
+            )
+            print(
+                f"maghub CPU per {width}-node run: {parallel_cpu / reps * 1e3:.1f} ms "
+                f"({parallel_cpu / reps / width * 1e3:.2f} ms per node; wall times depend on the machine's load)"
             )
             print_ratio(f"graph_fanout_{width}", parallel.median, single.median, target)
 
