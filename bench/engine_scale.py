@@ -45,6 +45,7 @@ from graph_fanout import (
     with_maghub,
 )
 from harness import (
+    STARTUP_TIMEOUT,
     Samples,
     add_database_option,
     maghub_args,
@@ -151,7 +152,7 @@ async def first_runs(starts: int, later: int, latency: float, settle: float, dat
                 maghub = MaghubProcess(Path(tmp) / "data", *maghub_args(database_url))
                 pid = maghub.proc.pid
                 try:
-                    await asyncio.to_thread(maghub.wait_ready)
+                    await asyncio.to_thread(maghub.wait_ready, STARTUP_TIMEOUT)
                     async with httpx2.AsyncClient(base_url=maghub.url, timeout=120) as http:
                         await script_reply(http, llm_url)
                         model = {"name": "bench", "base_url": llm_url, "api_key": "sk-bench", "model": "scripted-model"}

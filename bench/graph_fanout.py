@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx2
 from harness import (
+    STARTUP_TIMEOUT,
     Samples,
     add_database_option,
     database_label,
@@ -127,7 +128,7 @@ async def with_maghub(
     with tempfile.TemporaryDirectory() as tmp:
         maghub = MaghubProcess(Path(tmp) / "data", *maghub_args(database_url), env=env)
         try:
-            await asyncio.to_thread(maghub.wait_ready)
+            await asyncio.to_thread(maghub.wait_ready, STARTUP_TIMEOUT)
             limits = limits or httpx2.Limits(max_connections=100, max_keepalive_connections=20)
             async with httpx2.AsyncClient(base_url=maghub.url, timeout=120, limits=limits) as http:
                 model = {"name": "bench", "base_url": llm_url, "api_key": "sk-bench", "model": MODEL_ID}

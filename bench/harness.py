@@ -133,6 +133,10 @@ def _wait_until_serving(base_url: str, timeout: float) -> None:
                 time.sleep(0.05)
 
 
+STARTUP_TIMEOUT = 120.0
+"""Seconds a benchmark waits for maghub to answer: a loaded machine starts it slowly."""
+
+
 def add_database_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",

@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
 
                 await register_demo_model(runtime)
             freeze_long_lived_objects()
+            # The server answers as soon as this yields; the LLM stack loads meanwhile, in a thread.
+            runtime.llm_clients.warm_up_soon()
             yield
         finally:
             await runtime.aclose()

@@ -90,7 +90,6 @@ class Runtime:
             )
             llm_clients = LLMClientPool(default_timeout=settings.llm_timeout_seconds)
             resources.push_async_callback(llm_clients.aclose)
-            llm_clients.warm_up_soon()  # in the background: startup does not wait for it
             owner = ProcessOwner.this_process(settings.data_dir)
             mcp_policy = replace(mcp_policy or ConnectionPolicy(), process_owner=owner.tag if owner else None)
             await resources.enter_async_context(ending_left_behind(owner, mcp_policy.kill_grace))
