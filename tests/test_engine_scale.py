@@ -206,3 +206,28 @@ def test_a_bad_server_limit_is_refused(monkeypatch: pytest.MonkeyPatch, value: s
     monkeypatch.setenv("MAGHUB_MAX_PARALLEL_NODES", value)
     with pytest.raises(ValidationError, match="max_parallel_nodes"):
         Settings()
+
+
+async def test_a_changed_limit_applies_to_the_next_calls(hub: RunningMaghub, llm: ScriptedLLM) -> None:
+    async def chat() -> None:
+        body = {"user_prompt": "hi", "model_name": "m", "stream": False}
+        assert (await hub.client.post("/chat/completions", json=body)).status_code == 200
+
+    async def chats(count: int) -> None:
+        async with anyio.create_task_group() as group:
+            for _ in range(count):
+                group.start_soon(chat)
+
+    llm.script(Reply(content="slow answer", first_token_delay=0.2))
+    await chats(3)  # the model's client exists now, without a limit
+    assert most_at_once(llm.requests) == 3
+    llm.clear_requests()
+
+    assert (await hub.client.put("/models/m", json=model(llm, max_concurrency=1))).status_code == 200
+    await chats(3)
+    assert len(llm.requests) == 3 and most_at_once(llm.requests) == 1
+
+    llm.clear_requests()
+    assert (await hub.client.put("/models/m", json=model(llm))).status_code == 200  # the limit removed
+    await chats(3)
+    assert most_at_once(llm.requests) == 3
