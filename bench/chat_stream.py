@@ -29,13 +29,25 @@ import uuid
 from pathlib import Path
 
 import httpx2
-from harness import Samples, print_added, print_ratio, print_table, scripted_llm_process, scripted_llm_server
+from harness import (
+    Samples,
+    add_database_option,
+    maghub_args,
+    print_added,
+    print_ratio,
+    print_table,
+    scripted_llm_process,
+    scripted_llm_server,
+)
 
 from maghub.testing.process import MaghubProcess
 
 PROMPT = "Say hello to the benchmark."
 MODEL_ID = "scripted-model"
-CONCURRENCY_TARGET_S = 1.5
+# Wall-time targets by number of concurrent chats (SPEC §10: 1,000 within 2.5 s); other counts use
+# the target of the next larger one.
+CONCURRENCY_TARGETS_S = {100: 1.5, 1000: 2.5}
+DATABASE_URL: str | None = None  # --database-url
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TITLE_RULE = {
     "last_user_contains": "Write a concise title",
@@ -88,10 +100,10 @@ async def with_maghub(llm_url: str, run) -> None:
     async with httpx2.AsyncClient(timeout=10) as http:
         (await http.post(llm_url.removesuffix("/v1") + "/_scripted/rules", json=TITLE_RULE)).raise_for_status()
     with tempfile.TemporaryDirectory() as tmp:
-        maghub = MaghubProcess(Path(tmp) / "data", "--log-level", "warning")
+        maghub = MaghubProcess(Path(tmp) / "data", *maghub_args(DATABASE_URL))
         try:
             await asyncio.to_thread(maghub.wait_ready)
-            limits = httpx2.Limits(max_connections=500, max_keepalive_connections=500)
+            limits = httpx2.Limits(max_connections=2000, max_keepalive_connections=2000)
             async with httpx2.AsyncClient(base_url=maghub.url, timeout=60, limits=limits) as http:
                 model = {"name": "bench", "base_url": llm_url, "api_key": "sk-bench", "model": MODEL_ID}
                 (await http.post("/models", json=model)).raise_for_status()
@@ -145,7 +157,12 @@ async def relay_cpu(replies: int, words: int) -> None:
         await with_maghub(llm_url, run)
 
 
+def concurrency_target(count: int) -> float:
+    return next((target for upto, target in sorted(CONCURRENCY_TARGETS_S.items()) if count <= upto), 2.5)
+
+
 async def concurrent_chats(count: int) -> None:
+    target = concurrency_target(count)
     with scripted_llm_process("--latency", "1.0") as llm_url:
 
         async def run(http: httpx2.AsyncClient, _maghub: MaghubProcess) -> None:
@@ -169,10 +186,10 @@ async def concurrent_chats(count: int) -> None:
                 f"LLM straight {direct:.3f} s"
             )
             for name, seconds in (("temporary", temporary), ("stored", stored)):
-                print_ratio(f"chat_{count}_concurrent_{name}", seconds, direct, CONCURRENCY_TARGET_S)
-                ok = seconds <= CONCURRENCY_TARGET_S
+                print_ratio(f"chat_{count}_concurrent_{name}", seconds, direct, target)
+                ok = seconds <= target
                 print(
-                    f"WALL chat_{count}_concurrent_{name} = {seconds:.3f} s (target <= {CONCURRENCY_TARGET_S} s) "
+                    f"WALL chat_{count}_concurrent_{name} = {seconds:.3f} s (target <= {target} s) "
                     f"{'PASS' if ok else 'MISS'}"
                 )
 
@@ -185,7 +202,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--words", type=int, default=400, help="length of the replies relayed for the CPU figure")
     parser.add_argument("--only", action="append", choices=["ttft", "cpu", "concurrency"], help="run just this part")
+    add_database_option(parser)
     args = parser.parse_args()
+    global DATABASE_URL  # noqa: PLW0603 - one setting for every part of this script
+    DATABASE_URL = args.database_url
     only = set(args.only or ["ttft", "cpu", "concurrency"])
     if "ttft" in only:
         asyncio.run(time_to_first_token(args.n))

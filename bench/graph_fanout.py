@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -26,18 +27,36 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from harness import Samples, print_added, print_ratio, print_table, scripted_llm_process
+from harness import (
+    STARTUP_TIMEOUT,
+    Samples,
+    add_database_option,
+    database_label,
+    maghub_args,
+    print_added,
+    print_ratio,
+    print_table,
+    scripted_llm_process,
+)
 
 from maghub.testing.process import MaghubProcess
 
 MODEL_ID = "scripted-model"
 FANOUT_TARGET = 1.1
-PER_NODE_TARGET_MS = 3.0
+PER_NODE_TARGET_MS = 0.6
+CPU_PER_NODE_TARGET_MS = 1.5
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Every node answers the same few words, so each node streams alike and outputs do not grow along a chain.
 NODE_REPLY = {
     "content": "a short node answer",
     "usage": {"prompt_tokens": 8, "completion_tokens": 4, "total_tokens": 12},
 }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def agent(name: str, inputs: list[str], outputs: list[str]) -> dict[str, Any]:
@@ -95,13 +114,23 @@ async def stream_straight(http: httpx2.AsyncClient, url: str, body: dict[str, An
     raise RuntimeError("the LLM stream ended without [DONE]")
 
 
-async def with_maghub(llm_url: str, graphs: list[dict[str, Any]], run: Callable[..., Awaitable[None]]) -> None:
-    """A maghub process (SQLite in a fresh data dir) with model ``bench`` on ``llm_url`` and ``graphs`` saved."""
+async def with_maghub(
+    llm_url: str,
+    graphs: list[dict[str, Any]],
+    run: Callable[..., Awaitable[None]],
+    *,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
+    limits: httpx2.Limits | None = None,
+) -> None:
+    """A maghub process (SQLite in a fresh data dir, or ``database_url``) with model ``bench`` on
+    ``llm_url`` and ``graphs`` saved (replacing any of the same name)."""
     with tempfile.TemporaryDirectory() as tmp:
-        maghub = MaghubProcess(Path(tmp) / "data", "--log-level", "warning")
+        maghub = MaghubProcess(Path(tmp) / "data", *maghub_args(database_url), env=env)
         try:
-            await asyncio.to_thread(maghub.wait_ready)
-            async with httpx2.AsyncClient(base_url=maghub.url, timeout=120) as http:
+            await asyncio.to_thread(maghub.wait_ready, STARTUP_TIMEOUT)
+            limits = limits or httpx2.Limits(max_connections=100, max_keepalive_connections=20)
+            async with httpx2.AsyncClient(base_url=maghub.url, timeout=120, limits=limits) as http:
                 model = {"name": "bench", "base_url": llm_url, "api_key": "sk-bench", "model": MODEL_ID}
                 (await http.post("/models", json=model)).raise_for_status()
                 for config in graphs:
@@ -118,16 +147,21 @@ async def script_reply(http: httpx2.AsyncClient, llm_url: str) -> None:
     (await http.post(f"{origin}/_scripted/rules", json=NODE_REPLY)).raise_for_status()
 
 
-async def fanout(width: int, latency: float, reps: int) -> None:
+async def fanout(
+    width: int, latency: float, reps: int, *, target: float = FANOUT_TARGET, database_url: str | None = None
+) -> None:
     with scripted_llm_process("--latency", str(latency)) as llm_url:
 
-        async def run(http: httpx2.AsyncClient, _maghub: MaghubProcess) -> None:
+        async def run(http: httpx2.AsyncClient, maghub: MaghubProcess) -> None:
             await script_reply(http, llm_url)
             single, parallel = Samples("1 node"), Samples(f"{width} nodes ready together")
+            parallel_cpu = 0.0
             for i in range(reps + 2):  # the first 2 repetitions warm up both graphs
                 one = await run_graph(http, "fan_single")
+                cpu_before = cpu_seconds(maghub.proc.pid)
                 many = await run_graph(http, "fan_parallel")
                 if i >= 2:
+                    parallel_cpu += cpu_seconds(maghub.proc.pid) - cpu_before
                     single.add(one)
                     parallel.add(many)
             print_table(f"graph run wall time, LLM latency {latency * 1e3:.0f} ms", [parallel, single])
@@ -135,10 +169,16 @@ async def fanout(width: int, latency: float, reps: int) -> None:
                 f"fan-out of {width}: {parallel.median * 1e3:.0f} ms against {single.median * 1e3:.0f} ms for one "
                 f"node; one after another (the original) would take about {width * latency * 1e3:.0f} ms of LLM time"
             )
-            print_ratio(f"graph_fanout_{width}", parallel.median, single.median, FANOUT_TARGET)
+            print(
+                f"maghub CPU per {width}-node run: {parallel_cpu / reps * 1e3:.1f} ms "
+                f"({parallel_cpu / reps / width * 1e3:.2f} ms per node; wall times depend on the machine's load)"
+            )
+            print_ratio(f"graph_fanout_{width}", parallel.median, single.median, target)
 
         graphs = [parallel_graph("fan_single", 1), parallel_graph("fan_parallel", width)]
-        await with_maghub(llm_url, graphs, run)
+        # The server's limit (default 64) must not be what is measured for K above it.
+        env = {"MAGHUB_MAX_PARALLEL_NODES": str(max(width, 64))}
+        await with_maghub(llm_url, graphs, run, database_url=database_url, env=env)
 
 
 async def recorded_bodies(http: httpx2.AsyncClient, llm_url: str, count: int) -> list[dict[str, Any]]:
@@ -152,10 +192,10 @@ async def recorded_bodies(http: httpx2.AsyncClient, llm_url: str, count: int) ->
     return bodies
 
 
-async def per_node_overhead(length: int, rounds: int) -> None:
+async def per_node_overhead(length: int, rounds: int, *, database_url: str | None = None) -> None:
     with scripted_llm_process() as llm_url:
 
-        async def run(http: httpx2.AsyncClient, _maghub: MaghubProcess) -> None:
+        async def run(http: httpx2.AsyncClient, maghub: MaghubProcess) -> None:
             await script_reply(http, llm_url)
             url = f"{llm_url}/chat/completions"
             for _ in range(3):  # warm up
@@ -166,8 +206,11 @@ async def per_node_overhead(length: int, rounds: int) -> None:
             (single_body,) = await recorded_bodies(http, llm_url, 1)
             graph_node, direct_call = Samples(f"{length}-node graph, per node"), Samples("LLM straight, per call")
             run_fixed = Samples("1-node graph minus 1 call (run start + end)")
+            server_cpu = 0.0
             for i in range(rounds):
+                cpu_before = cpu_seconds(maghub.proc.pid)
                 graph_wall = await run_graph(http, "line_long")
+                server_cpu += cpu_seconds(maghub.proc.pid) - cpu_before
                 started = time.perf_counter()
                 for body in line_bodies:
                     await stream_straight(http, url, body)
@@ -182,7 +225,7 @@ async def per_node_overhead(length: int, rounds: int) -> None:
                 if i % 10 == 9:
                     await http.delete(f"{llm_url.removesuffix('/v1')}/_scripted/requests")  # keep its log short
             print_table(
-                f"orchestration per node, linear graph of {length}, no LLM latency, SQLite",
+                f"orchestration per node, linear graph of {length}, no LLM latency, {database_label(database_url)}",
                 [
                     graph_node,
                     direct_call,
@@ -192,25 +235,32 @@ async def per_node_overhead(length: int, rounds: int) -> None:
             marginal = (length * (graph_node.median - direct_call.median) - run_fixed.median) / (length - 1)
             print(f"per node without the run's own start and end: {marginal * 1e3:.3f} ms added")
             print_added("graph_per_node", graph_node.median, direct_call.median, target_ms=PER_NODE_TARGET_MS)
+            cpu_ms = server_cpu / (rounds * length) * 1e3
+            ok = cpu_ms <= CPU_PER_NODE_TARGET_MS
+            print(
+                f"CPU graph_server_per_node = {cpu_ms:.3f} ms (target <= {CPU_PER_NODE_TARGET_MS:g} ms) "
+                f"{'PASS' if ok else 'MISS'}  (maghub process CPU during the {length}-node runs, per node)"
+            )
 
         graphs = [linear_graph("line_long", length), linear_graph("line_single", 1)]
-        await with_maghub(llm_url, graphs, run)
+        await with_maghub(llm_url, graphs, run, database_url=database_url)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fanout", type=int, default=8, help="nodes ready together (max_parallel_nodes is 8)")
+    parser.add_argument("--fanout", type=int, default=8, help="nodes ready together")
     parser.add_argument("--latency", type=float, default=0.3, help="LLM seconds to first token in the fan-out test")
     parser.add_argument("--reps", type=int, default=9, help="measured repetitions of the fan-out test")
     parser.add_argument("--nodes", type=int, default=20, help="length of the linear graph (at least 2)")
     parser.add_argument("--rounds", type=int, default=30, help="measured runs of the linear graph")
     parser.add_argument("--only", action="append", choices=["fanout", "per_node"], help="run just this part")
+    add_database_option(parser)
     args = parser.parse_args()
     only = set(args.only or ["fanout", "per_node"])
     if "fanout" in only:
-        asyncio.run(fanout(args.fanout, args.latency, args.reps))
+        asyncio.run(fanout(args.fanout, args.latency, args.reps, database_url=args.database_url))
     if "per_node" in only:
-        asyncio.run(per_node_overhead(args.nodes, args.rounds))
+        asyncio.run(per_node_overhead(args.nodes, args.rounds, database_url=args.database_url))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ scripts can grep it::
 
 from __future__ import annotations
 
+import argparse
 import math
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx2
 
@@ -129,3 +131,33 @@ def _wait_until_serving(base_url: str, timeout: float) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+
+
+STARTUP_TIMEOUT = 120.0
+"""Seconds a benchmark waits for maghub to answer: a loaded machine starts it slowly."""
+
+
+def add_database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="maghub's database (e.g. postgresql+asyncpg://user@127.0.0.1:5432/bench, an empty database); "
+        "default: SQLite in a fresh data dir",
+    )
+
+
+def maghub_args(database_url: str | None) -> list[str]:
+    """``maghub serve`` arguments for a benchmark: quiet, on ``database_url`` if given."""
+    return ["--log-level", "warning", *(["--database-url", database_url] if database_url else [])]
+
+
+def database_label(database_url: str | None) -> str:
+    return database_url.split(":", 1)[0].split("+", 1)[0] if database_url else "sqlite"
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid`` in MiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")

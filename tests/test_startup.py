@@ -114,3 +114,28 @@ async def test_the_api_answers_while_twenty_servers_wait_for_the_sdk(tmp_path: P
             assert "after the gate" in called.json()["result"]
     finally:
         await anyio.to_thread.run_sync(second.stop)
+
+
+WARM_UP_PROBE = """
+import asyncio, sys, time
+from maghub.settings import Settings
+from maghub.testing.harness import running_maghub
+
+async def main():
+    async with running_maghub(Settings(data_dir=sys.argv[1], port=0, log_level="warning")) as hub:
+        loaded_at_start = hub.runtime.llm_clients.loaded  # the server answers before it loads the stack
+        answered = (await hub.client.get("/health")).status_code
+        deadline = time.monotonic() + 30
+        while not hub.runtime.llm_clients.loaded and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        print(answered, loaded_at_start, hub.runtime.llm_clients.loaded)
+
+asyncio.run(main())
+"""
+
+
+async def test_the_llm_stack_loads_in_the_background_after_startup(tmp_path: Path) -> None:
+    """Startup does not wait for the openai SDK, and no model call has to either: it loads by itself."""
+    probe = await anyio.run_process([sys.executable, "-c", WARM_UP_PROBE, str(tmp_path / "data")], check=False)
+    assert probe.returncode == 0, probe.stderr.decode()
+    assert probe.stdout.decode().split() == ["200", "False", "True"]

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from maghub.graphs.definition.config import MAX_PARALLEL_NODES_LIMIT
 from maghub.security.origins import host_name, is_loopback_name, normalize_allowed_host
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
@@ -46,6 +47,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
+    max_parallel_nodes: int = Field(
+        default=64,
+        ge=1,
+        le=MAX_PARALLEL_NODES_LIMIT,
+        description="At most this many nodes of one graph run at once (a graph's max_parallel_nodes may lower "
+        "it). Each model's max_concurrency is what protects a provider's rate limit.",
+    )
     mcp_apply_wait_seconds: float = Field(
         default=10.0,
         ge=0,

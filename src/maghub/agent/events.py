@@ -37,6 +37,16 @@ class LLMChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class LLMQueued:
+    """LLM call ``call_index`` waits for a slot of its model (its ``max_concurrency`` of ``limit``
+    calls at once are all taken); its chunks follow once it has one."""
+
+    call_index: int
+    model: str
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
 class AssistantTurn:
     """A completed LLM call: the assistant message, ready to store."""
 
@@ -138,4 +148,4 @@ class AgentFailed:
     calls_without_usage: int = 0
 
 
-AgentEvent: TypeAlias = LLMChunk | AssistantTurn | ToolResult | AgentFinished | AgentFailed
+AgentEvent: TypeAlias = LLMQueued | LLMChunk | AssistantTurn | ToolResult | AgentFinished | AgentFailed

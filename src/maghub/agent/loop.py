@@ -39,6 +39,7 @@ from maghub.agent.events import (
     AgentFinished,
     AssistantTurn,
     LLMChunk,
+    LLMQueued,
     StopReason,
     ToolResult,
     Transfer,
@@ -47,7 +48,7 @@ from maghub.agent.offer import ToolOffer
 from maghub.agent.toolsets import ToolSet
 from maghub.agent.transfers import TransferTarget
 from maghub.llm.errors import LLMError
-from maghub.llm.types import FinalEvent
+from maghub.llm.types import FinalEvent, QueuedEvent
 from maghub.observability.seams import llm_call_observed
 from maghub.usage import Usage
 
@@ -95,6 +96,8 @@ async def run_agent(
                         if isinstance(event, FinalEvent):
                             final = event
                             observed.finished(event.usage, event.finish_reason)
+                        elif isinstance(event, QueuedEvent):
+                            yield LLMQueued(call_index, event.model, event.limit)
                         else:
                             streamed.append(event.content)
                             yield LLMChunk(event.chunk, call_index, event.content, event.reasoning)

@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
             # Left before the runtime closes: the gateway's sessions (and the runs they follow) end first.
             async with gateway_host(runtime) as app.state.gateway_host:
                 freeze_long_lived_objects()
+                # The server answers as soon as this yields; the LLM stack loads meanwhile, in a thread.
+                runtime.llm_clients.warm_up_soon()
                 yield
         finally:
             await runtime.aclose()

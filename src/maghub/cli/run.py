@@ -31,6 +31,7 @@ from maghub.graphs.running.events import (
     NodeFailed,
     NodeFinished,
     NodeNotice,
+    NodeQueued,
     NodeStarted,
     NodeToolResult,
     RunEvent,
@@ -218,6 +219,11 @@ class ProgressView(EventView):
             self._say(f"  [dim]↳ {escape(name)}: {escape(_preview(str(event.message.get('content') or '')))}[/]")
         elif isinstance(event, NodeNotice):
             self._say(f"  [yellow]! {escape(event.message)}[/]")
+        elif isinstance(event, NodeQueued):
+            self._say(
+                f"  [dim]⏸ {escape(event.node)} queued: {event.limit} call(s) to {escape(event.model)} "
+                "already running (its max_concurrency)[/]"
+            )
         elif isinstance(event, NodeFinished):
             handoff = f" → {escape(event.transfer)}" if event.transfer else ""
             self._say(f"[green]✓ {escape(event.node)}[/]{handoff}")

@@ -31,8 +31,9 @@ from maghub.llm.errors import LLMErrorKind, classify, make_error
 from maghub.llm.network import new_http_client
 from maghub.llm.retry import RetryPolicy
 from maghub.llm.secrets import model_secret_texts
+from maghub.llm.slots import ModelSlots
 from maghub.llm.sse import iter_sse_data
-from maghub.llm.types import ChunkEvent, CompletionResult, FinalEvent, StreamEvent
+from maghub.llm.types import ChunkEvent, CompletionResult, FinalEvent, QueuedEvent, StreamEvent
 from maghub.security.redaction import log_redactor
 from maghub.usage import Usage
 
@@ -65,8 +66,12 @@ class LLMClient:
         retry_max_delay: float = 8.0,
         max_retry_after: float = 20.0,
         http_client: httpx2.AsyncClient | None = None,
+        slots: ModelSlots | None = None,
     ) -> None:
         self.config = config
+        # Shared with every client of the same model name (see LLMClientPool): a changed config
+        # builds a new client, and calls on the old one still count.
+        self.slots = slots or ModelSlots(config.max_concurrency)
         log_redactor.add(model_secret_texts(config))  # the SDK and httpx2 may log its URL and headers
         self.retry = RetryPolicy(max_retries, retry_base_delay, retry_max_delay, max_retry_after)
         total = config.timeout or default_timeout
@@ -101,37 +106,46 @@ class LLMClient:
         Failures before the first token are retried (chunks of a failed attempt are never
         yielded); after it they raise :class:`LLMError`, as does a failure with no retries left.
         ``overrides`` are request parameters that take precedence over the model's.
+        When the model's ``max_concurrency`` slots are all taken, a :class:`QueuedEvent` comes first
+        and the call waits for one (held until the stream ends).
         """
         request = self._request(messages, tools, tool_choice, overrides, stream=True)
-        retries = 0
-        while True:
-            assembler = StreamAssembler()
-            held: list[ChunkEvent] = []  # chunks before the first token: dropped if the attempt fails
-            try:
-                # The raw response, not the SDK's AsyncStream: see maghub.llm.sse for why.
-                async with self._open_stream(request) as response, aclosing(_iter_chunks(response)) as chunks:
-                    async for chunk in chunks:
-                        event = assembler.add(chunk)
-                        if not assembler.started:
-                            held.append(event)
-                            continue
-                        if held:
-                            for early in held:
-                                yield early
-                            held.clear()
-                        yield event
-            except _CALL_ERRORS as exc:
-                error = classify(exc, self.config)
-                delay = None if assembler.started else self.retry.delay(retries, error)
-                if delay is None:
-                    raise error from exc
-                retries += 1
-                await anyio.sleep(delay)
-                continue
-            for early in held:  # a reply without any token, e.g. an empty answer
-                yield early
-            yield FinalEvent(assembler.message(), assembler.finish_reason, assembler.usage, attempts=retries + 1)
-            return
+        holder = object()
+        if not self.slots.try_take(holder):
+            yield QueuedEvent(self.config.name, self.slots.limit or 0)
+            await self.slots.take(holder)
+        try:
+            retries = 0
+            while True:
+                assembler = StreamAssembler()
+                held: list[ChunkEvent] = []  # chunks before the first token: dropped if the attempt fails
+                try:
+                    # The raw response, not the SDK's AsyncStream: see maghub.llm.sse for why.
+                    async with self._open_stream(request) as response, aclosing(_iter_chunks(response)) as chunks:
+                        async for chunk in chunks:
+                            event = assembler.add(chunk)
+                            if not assembler.started:
+                                held.append(event)
+                                continue
+                            if held:
+                                for early in held:
+                                    yield early
+                                held.clear()
+                            yield event
+                except _CALL_ERRORS as exc:
+                    error = classify(exc, self.config)
+                    delay = None if assembler.started else self.retry.delay(retries, error)
+                    if delay is None:
+                        raise error from exc
+                    retries += 1
+                    await anyio.sleep(delay)
+                    continue
+                for early in held:  # a reply without any token, e.g. an empty answer
+                    yield early
+                yield FinalEvent(assembler.message(), assembler.finish_reason, assembler.usage, attempts=retries + 1)
+                return
+        finally:
+            self.slots.give_back(holder)
 
     async def complete(self, messages: Sequence[Mapping[str, Any]], **overrides: Any) -> CompletionResult:
         """One short internal call (title, summary): the reply's text with any ``<think>`` part removed.
@@ -149,6 +163,14 @@ class LLMClient:
             return CompletionResult(strip_think(final.message.content), final.usage, final.finish_reason)
 
         request = self._request(messages, None, None, overrides, stream=False)
+        holder = object()
+        await self.slots.take(holder)
+        try:
+            return await self._complete_attempts(request)
+        finally:
+            self.slots.give_back(holder)
+
+    async def _complete_attempts(self, request: dict[str, Any]) -> CompletionResult:
         retries = 0
         while True:
             try:

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from maghub.llm.slots import MAX_MODEL_CONCURRENCY
+
 MAX_NAME_LENGTH = 200
 
 # Names may look like provider ids ("deepseek/deepseek-chat", "qwen2.5:7b"), so "/", ":" and "."
@@ -71,6 +73,14 @@ class ModelConfig(BaseModel):
     extra_body: dict[str, Any] | None = None
     extra_headers: dict[str, str] | None = None
     timeout: float | None = Field(default=None, gt=0, description="Per-call timeout in seconds.")
+    max_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_MODEL_CONCURRENCY,
+        strict=True,
+        description="At most this many calls to the model at once from this server, chat and every graph run "
+        "together (e.g. the provider's rate limit); further calls wait, reported as queued. Default: no limit.",
+    )
 
     @model_validator(mode="before")
     @classmethod

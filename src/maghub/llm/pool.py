@@ -7,18 +7,27 @@ checks the server path does not import it).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 import httpx2
 
-from maghub.service.heap import freeze_long_lived_objects
 from maghub.llm.config import ModelConfig
+from maghub.llm.slots import ModelSlots
+from maghub.service.heap import freeze_long_lived_objects
 
 if TYPE_CHECKING:
     from maghub.llm.client import LLMClient
+
+log = logging.getLogger(__name__)
+
+WARM_UP_DELAY_SECONDS = 0.2
+"""How long after startup the LLM stack starts loading: the API answers first."""
 
 
 def config_fingerprint(config: ModelConfig) -> str:
@@ -31,14 +40,31 @@ class LLMClientPool:
 
     All clients share one HTTP connection pool owned by the pool. Replacing a client therefore
     closes nothing, so streams still running on the old client finish undisturbed; the shared
-    pool is closed by :meth:`aclose` at shutdown.
+    pool is closed by :meth:`aclose` at shutdown. The clients of one model name share its call
+    slots (``max_concurrency``), so a config change neither resets nor doubles the limit.
     """
 
     def __init__(self, **client_options: Any) -> None:
         self._options = client_options
         self._clients: dict[str, tuple[ModelConfig, str, LLMClient]] = {}
+        self._slots: dict[str, ModelSlots] = {}
         self._http: httpx2.AsyncClient | None = None
         self._http_lock = anyio.Lock()
+        self._warming: asyncio.Task[None] | None = None
+
+    def warm_up_soon(self, delay: float = WARM_UP_DELAY_SECONDS) -> None:
+        """Load the LLM stack (the SDK, the HTTP client and its CA store, ~250 ms) in the background
+        shortly after startup, so that the first chat or run after a start does not wait for it. The
+        work runs in a worker thread; a call made meanwhile waits for the same load."""
+        if self._warming is None:
+            self._warming = asyncio.get_running_loop().create_task(self._warm_up(delay))
+
+    async def _warm_up(self, delay: float) -> None:
+        await anyio.sleep(delay)
+        try:
+            await self._http_client()
+        except Exception:  # a call loads it again, and reports what is wrong  # noqa: BLE001
+            log.warning("could not load the LLM client stack in advance", exc_info=True)
 
     async def get(self, config: ModelConfig) -> LLMClient:
         entry = self._clients.get(config.name)
@@ -51,13 +77,24 @@ class LLMClientPool:
         http_client = await self._http_client()  # imports the SDK off the event loop the first time
         from maghub.llm.client import LLMClient
 
-        client = LLMClient(config, http_client=http_client, **self._options)
+        slots = self._slots.get(config.name)
+        if slots is None:
+            slots = self._slots[config.name] = ModelSlots(config.max_concurrency)
+        else:
+            slots.limit = config.max_concurrency
+        client = LLMClient(config, http_client=http_client, slots=slots, **self._options)
         self._clients[config.name] = (config, fingerprint, client)
         return client
 
     def discard(self, name: str) -> None:
         """Forget a deleted model's client (its running streams are not affected)."""
         self._clients.pop(name, None)
+        self._slots.pop(name, None)
+
+    @property
+    def loaded(self) -> bool:
+        """The LLM stack is loaded: a call no longer waits for it."""
+        return self._http is not None
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -73,6 +110,10 @@ class LLMClientPool:
         return self._http
 
     async def aclose(self) -> None:
+        if self._warming is not None and not self._warming.done():
+            self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warming
         self._clients.clear()
         if self._http is not None:
             http, self._http = self._http, None

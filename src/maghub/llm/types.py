@@ -61,7 +61,16 @@ class FinalEvent:
     attempts: int = 1
 
 
-StreamEvent: TypeAlias = ChunkEvent | FinalEvent
+@dataclass(frozen=True, slots=True)
+class QueuedEvent:
+    """The call waits for one of its model's ``max_concurrency`` slots (the first event then; none
+    when a slot was free)."""
+
+    model: str
+    limit: int
+
+
+StreamEvent: TypeAlias = QueuedEvent | ChunkEvent | FinalEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,9 @@ class Runtime:
             models = ModelRegistry(database, secrets, llm_clients)
             await models.seal_stored_secrets()
             graphs = GraphRegistry(database, models, mcp)
-            engine = EngineServices(RunStore(database), models, manager, settings.data_dir)
+            engine = EngineServices(
+                RunStore(database), models, manager, settings.data_dir, max_parallel_nodes=settings.max_parallel_nodes
+            )
             # Closed before the MCP connections: runs still going are stored as interrupted first.
             runs = await resources.enter_async_context(RunManager(engine, graphs, activity))
             schedules = ScheduleService(database, graphs)

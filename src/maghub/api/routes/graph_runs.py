@@ -20,6 +20,7 @@ from maghub.graphs.running.events import (
     NodeFailed,
     NodeFinished,
     NodeNotice,
+    NodeQueued,
     NodeStarted,
     NodeToolResult,
     RunEvent,
@@ -54,6 +55,8 @@ RUN_EVENTS = """The original MAG's graph events; every node event has `node_name
 - `{"type": "node_start", "node_name", "level"}` when a node starts;
 - the node's model output as OpenAI `chat.completion.chunk` objects, and its tool results as tool messages
   `{"role": "tool", "tool_call_id", "content"}`, each with `node_name`;
+- `{"type": "node_queued", "model", "limit", "node_name"}` when the node's next model call waits for one of the
+  model's `max_concurrency` slots (`limit` calls to `model` are in flight on this server);
 - `{"type": "notice", "message", "node_name"}`;
 - `{"type": "node_end", "node_name"}` when a node ends (`"status": "failed"` after its
   `{"error": {"message", "type": "execution_error"}, "node_name"}`);
@@ -82,6 +85,10 @@ def run_payloads(event: RunEvent) -> Iterable[dict[str, Any]]:
         )
     if isinstance(event, NodeStarted):
         return (_tagged({"type": "node_start", "level": event.level}, event.node, event.run_path),)
+    if isinstance(event, NodeQueued):
+        return (
+            _tagged({"type": "node_queued", "model": event.model, "limit": event.limit}, event.node, event.run_path),
+        )
     if isinstance(event, NodeChunk):
         return (_tagged(event.chunk, event.node, event.run_path),)
     if isinstance(event, NodeToolResult):

@@ -35,6 +35,9 @@ END = "end"
 RESERVED_NODE_NAMES = frozenset({START, END})
 
 MAX_NAME_LENGTH = 100
+MAX_PARALLEL_NODES_LIMIT = 1000
+"""The highest ``max_parallel_nodes`` a graph or the server may set: wider than any sane graph, low
+enough to catch a typo (each running node holds a task, a stored round and usually an HTTP stream)."""
 _FORBIDDEN_NAME_CHARS = "/\\.{}"
 
 CONTEXT_MODE_ALL = "all"
@@ -248,6 +251,12 @@ class GraphConfig(_Submitted):
     description: str = ""
     nodes: tuple[NodeConfig, ...] = ()
     end_template: str | None = Field(default=None, description="Final result template; empty means none.")
+    max_parallel_nodes: int | None = Field(
+        default=None,
+        strict=True,
+        description="At most this many of the run's nodes at once (default and ceiling: the server's "
+        "MAGHUB_MAX_PARALLEL_NODES).",
+    )
 
     @field_validator("description", mode="before")
     @classmethod

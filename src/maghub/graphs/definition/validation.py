@@ -16,6 +16,7 @@ from maghub.graphs.definition.config import (
     CONTEXT_MODE_LATEST,
     CONTEXT_MODE_LATEST_N,
     END,
+    MAX_PARALLEL_NODES_LIMIT,
     RESERVED_NODE_NAMES,
     START,
     GraphConfig,
@@ -118,6 +119,7 @@ def validate_graph(config: GraphConfig, catalog: Catalog | None = None) -> Valid
         else:
             _check_agent_node(node, catalog, report)
     _check_flow(config, report)
+    _check_parallel_limit(config, report)
     return ValidationReport(tuple(report.errors), tuple(report.warnings))
 
 
@@ -196,6 +198,17 @@ def _check_settings(node: NodeConfig, report: _Collector) -> None:
         report.error(node.name, "context_n", "must be a number of 1 or more when context_mode is 'latest_n'")
     if node.save is not None and (problem := save_extension_problem(node.save)):
         report.error(node.name, "save", f"'{node.save}' {problem}")
+
+
+def _check_parallel_limit(config: GraphConfig, report: _Collector) -> None:
+    limit = config.max_parallel_nodes
+    if limit is not None and not 1 <= limit <= MAX_PARALLEL_NODES_LIMIT:
+        report.error(
+            None,
+            "max_parallel_nodes",
+            f"must be a whole number from 1 to {MAX_PARALLEL_NODES_LIMIT} (how many nodes may run at once), "
+            f"or null for the server's default; got {limit}",
+        )
 
 
 def _check_agent_node(node: NodeConfig, catalog: Catalog, report: _Collector) -> None:

@@ -18,7 +18,16 @@ from typing import Any
 
 import anyio
 
-from maghub.agent import AgentFailed, AgentFinished, AssistantTurn, LLMChunk, ToolResult, TransferTarget, offer_tools
+from maghub.agent import (
+    AgentFailed,
+    AgentFinished,
+    AssistantTurn,
+    LLMChunk,
+    LLMQueued,
+    ToolResult,
+    TransferTarget,
+    offer_tools,
+)
 from maghub.agent import run_agent as run_agent_loop
 from maghub.agent.recording import RoundRecorder
 from maghub.errors import MaghubError, NotFoundError
@@ -28,6 +37,7 @@ from maghub.graphs.running.events import (
     NodeFailed,
     NodeFinished,
     NodeNotice,
+    NodeQueued,
     NodeStarted,
     NodeToolResult,
     RunEvent,
@@ -47,7 +57,9 @@ from maghub.usage import Usage
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_PARALLEL_NODES = 8
+DEFAULT_MAX_PARALLEL_NODES = 64
+"""Nodes of one run at once unless the graph or the server says otherwise (SPEC §6). High on purpose:
+the real guard against overload is each model's ``max_concurrency``."""
 DEFAULT_MAX_NODE_RUNS = 200
 
 
@@ -64,7 +76,13 @@ class EngineServices:
     mcp: MCPManager
     data_dir: Path
     max_parallel_nodes: int = DEFAULT_MAX_PARALLEL_NODES
+    """The server's limit (``MAGHUB_MAX_PARALLEL_NODES``): a graph's own may only lower it."""
     max_node_runs: int = DEFAULT_MAX_NODE_RUNS
+
+    def parallel_limit(self, graph: CompiledGraph) -> int:
+        """How many of ``graph``'s nodes one run may run at once."""
+        own = graph.config.max_parallel_nodes
+        return self.max_parallel_nodes if own is None else min(own, self.max_parallel_nodes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +156,7 @@ class GraphTurn:
         self._execution_ids = itertools.count(1)
         self._finished_order = itertools.count(1)
         self._node_runs = 0
-        self._limiter = anyio.Semaphore(services.max_parallel_nodes)
+        self._limiter = anyio.Semaphore(services.parallel_limit(graph))
         self._last_selection: dict[str, str] = {}
 
     # --- state ---------------------------------------------------------------------------------------
@@ -321,6 +339,8 @@ class GraphTurn:
             async for event in events:
                 if isinstance(event, LLMChunk):
                     self._emit(NodeChunk(execution, node.name, node.scope, event.chunk, event.content))
+                elif isinstance(event, LLMQueued):
+                    self._emit(NodeQueued(execution, node.name, node.scope, event.model, event.limit))
                 elif isinstance(event, AssistantTurn):
                     await stored.store(event)
                 elif isinstance(event, ToolResult):

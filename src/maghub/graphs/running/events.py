@@ -29,6 +29,18 @@ class NodeStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeQueued:
+    """The node's next LLM call waits for a slot of its model: ``limit`` calls to ``model`` (its
+    ``max_concurrency``) are already in flight on this server. The node goes on once one ends."""
+
+    execution: int
+    node: str
+    run_path: str
+    model: str
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
 class NodeChunk:
     execution: int
     node: str
@@ -81,5 +93,5 @@ class RunFinished:
     error: str | None = None
 
 
-NodeEvent: TypeAlias = NodeStarted | NodeChunk | NodeToolResult | NodeNotice | NodeFinished | NodeFailed
+NodeEvent: TypeAlias = NodeStarted | NodeQueued | NodeChunk | NodeToolResult | NodeNotice | NodeFinished | NodeFailed
 RunEvent: TypeAlias = RunStarted | NodeEvent | RunFinished

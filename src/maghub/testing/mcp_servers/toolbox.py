@@ -69,6 +69,18 @@ def build_server(name: str = "toolbox") -> MCPServer:
         return CALL_STATES.get(token, "unknown")
 
     @server.tool()
+    async def ask_chat(url: str, model: str, question: str) -> str:
+        """Ask a maghub's chat API (``POST {url}/chat/completions``, not streamed): a tool that calls a
+        model itself, as a node's tool may call the very model of the node that called it."""
+        import httpx2
+
+        async with httpx2.AsyncClient(timeout=60) as client:
+            body = {"user_prompt": question, "model_name": model, "stream": False}
+            response = await client.post(f"{url}/chat/completions", json=body)
+        response.raise_for_status()
+        return str(response.json().get("output") or response.text)
+
+    @server.tool()
     def fail(message: str = "it failed") -> str:
         """Fail the way tools are meant to: a ToolError with a message."""
         raise ToolError(message)
