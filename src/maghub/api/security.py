@@ -57,6 +57,11 @@ async def signed_in(user: TokenUser) -> User:
     return _require(user)
 
 
+async def signed_in_admin(user: TokenUser) -> User:
+    """Always needs an admin's token (user administration)."""
+    return _require_admin(_require(user))
+
+
 async def mag_access(runtime: RuntimeDep, user: TokenUser) -> User | None:
     """MAG routes: open in local mode, a token in auth mode."""
     return _require(user) if runtime.settings.auth_enabled else user
@@ -84,5 +89,6 @@ def may_configure(runtime: Runtime, user: User | None) -> bool:
 
 
 SignedIn = Annotated[User, Depends(signed_in)]
+AdminUser = Annotated[User, Depends(signed_in_admin)]
 AdminInAuthMode = Depends(admin_in_auth_mode)
 GraphEditor = Annotated[User | None, Depends(graph_editor)]

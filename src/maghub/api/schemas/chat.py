@@ -6,7 +6,8 @@ from pydantic import Field
 
 from maghub.api.schemas import Open
 from maghub.api.schemas.common import Done
-from maghub.chat.conversations import CompactType, Status
+from maghub.chat.conversations import CompactType
+from maghub.states import ConversationStatus as Status
 
 
 class ConversationSummary(Open):
