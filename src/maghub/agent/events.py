@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from maghub.llm.errors import LLMErrorKind
+from maghub.mcp.progress import ToolProgress
 from maghub.usage import Usage
 
 StopReason: TypeAlias = Literal["completed", "max_llm_calls", "transfer"]
@@ -89,6 +90,14 @@ class ToolResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallProgress:
+    """A progress notification of a tool call still running (relayed, never stored)."""
+
+    tool_call_id: str
+    progress: ToolProgress
+
+
+@dataclass(frozen=True, slots=True)
 class Transfer:
     """The handoff a run ended with."""
 
@@ -138,4 +147,4 @@ class AgentFailed:
     calls_without_usage: int = 0
 
 
-AgentEvent: TypeAlias = LLMChunk | AssistantTurn | ToolResult | AgentFinished | AgentFailed
+AgentEvent: TypeAlias = LLMChunk | AssistantTurn | ToolCallProgress | ToolResult | AgentFinished | AgentFailed

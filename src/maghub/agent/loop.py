@@ -27,12 +27,14 @@ flight (MCP tells the server). Behaviour, where it differs from the original MAG
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from maghub.agent.calls import answer_tool_calls
+from maghub.agent.calls import TurnAnswers, answer_tool_calls
 from maghub.agent.events import (
     AgentEvent,
     AgentFailed,
@@ -40,6 +42,7 @@ from maghub.agent.events import (
     AssistantTurn,
     LLMChunk,
     StopReason,
+    ToolCallProgress,
     ToolResult,
     Transfer,
 )
@@ -110,9 +113,17 @@ async def run_agent(
             yield progress.finished(turn.content, "max_llm_calls" if withhold_tools else "completed")
             return
 
-        answers = await answer_tool_calls(
+        answers: TurnAnswers | None = None
+        answering = _answer_with_progress(
             turn.tool_calls, offer, tools, call_index=call_index, refusal=limit_refusal if last_call else None
         )
+        async with aclosing(answering) as updates:
+            async for update in updates:
+                if isinstance(update, TurnAnswers):
+                    answers = update
+                else:
+                    yield update
+        assert answers is not None
         for result in answers.results:
             progress.add_result(result)
             conversation.append(result.message)
@@ -125,6 +136,35 @@ async def run_agent(
         if last_call:
             yield progress.finished(turn.content, "max_llm_calls")
             return
+
+
+async def _answer_with_progress(
+    tool_calls: Sequence[dict[str, Any]], offer: ToolOffer, tools: ToolSet | None, **options: Any
+) -> AsyncGenerator[ToolCallProgress | TurnAnswers, None]:
+    """:func:`answer_tool_calls`, yielding the calls' progress while they run, then the answers.
+
+    The calls run in a task of their own, so that nothing here yields inside their task group;
+    closing this generator (the consumer left or was cancelled) cancels them."""
+    updates: asyncio.Queue[ToolCallProgress] = asyncio.Queue()
+    answering = asyncio.create_task(answer_tool_calls(tool_calls, offer, tools, on_progress=updates.put_nowait, **options))
+    try:
+        while not answering.done():
+            next_update = asyncio.ensure_future(updates.get())
+            try:
+                await asyncio.wait({answering, next_update}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not next_update.done():
+                    next_update.cancel()
+            if next_update.done() and not next_update.cancelled():
+                yield next_update.result()
+        while not updates.empty():
+            yield updates.get_nowait()
+        yield answering.result()
+    finally:
+        if not answering.done():
+            answering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await answering
 
 
 def _without_reasoning(message: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -32,6 +32,7 @@ from maghub.graphs.running.events import (
     NodeFinished,
     NodeNotice,
     NodeStarted,
+    NodeToolProgress,
     NodeToolResult,
     RunEvent,
     RunFinished,
@@ -179,7 +180,7 @@ class EventView(abc.ABC):
 
 class JsonLines(EventView):
     """``{"event": "node_started", ...the event's fields}`` per line; event names are the snake_case
-    names of :mod:`maghub.graphs.running.events` (run_started, node_started, node_chunk, node_tool_result,
+    names of :mod:`maghub.graphs.running.events` (run_started, node_started, node_chunk, node_tool_progress, node_tool_result,
     node_finished, node_failed, run_finished)."""
 
     def show(self, event: RunEvent) -> None:
@@ -216,6 +217,8 @@ class ProgressView(EventView):
         elif isinstance(event, NodeToolResult):
             name = self._tool_names.get(str(event.message.get("tool_call_id")), "tool")
             self._say(f"  [dim]↳ {escape(name)}: {escape(_preview(str(event.message.get('content') or '')))}[/]")
+        elif isinstance(event, NodeToolProgress):
+            self._say(f"  [dim]⋯ {escape(_progress_line(event))}[/]")
         elif isinstance(event, NodeNotice):
             self._say(f"  [yellow]! {escape(event.message)}[/]")
         elif isinstance(event, NodeFinished):
@@ -269,6 +272,13 @@ class ProgressView(EventView):
                 name = (call.get("function") or {}).get("name")
                 if call.get("id") and name:
                     self._tool_names[call["id"]] = name
+
+
+def _progress_line(event: NodeToolProgress) -> str:
+    update = event.progress.progress
+    amount = f"{update.progress:g}/{update.total:g}" if update.total is not None else f"{update.progress:g}"
+    message = f" {update.message}" if update.message else ""
+    return f"{update.tool} ({update.server}): {amount}{message}"
 
 
 def _preview(text: str) -> str:

@@ -14,13 +14,14 @@ from maghub.api.owners import UserIdField, UserIdQuery, owner
 from maghub.api.schemas.graphs import RunCancelled
 from maghub.api.schemas.graphs import RunView as RunViewBody
 from maghub.api.security import TokenUser
-from maghub.api.sse import documented_stream, error_payload, event_stream
+from maghub.api.sse import documented_stream, error_payload, event_stream, tool_progress_payload
 from maghub.graphs.running.events import (
     NodeChunk,
     NodeFailed,
     NodeFinished,
     NodeNotice,
     NodeStarted,
+    NodeToolProgress,
     NodeToolResult,
     RunEvent,
     RunFinished,
@@ -55,6 +56,8 @@ RUN_EVENTS = """The original MAG's graph events; every node event has `node_name
 - the node's model output as OpenAI `chat.completion.chunk` objects, and its tool results as tool messages
   `{"role": "tool", "tool_call_id", "content"}`, each with `node_name`;
 - `{"type": "notice", "message", "node_name"}`;
+- `{"type": "tool_progress", "node_name", "tool_call_id", "server", "tool", "progress", "total"?, "message"?}`: a
+  progress notification of a tool call still running;
 - `{"type": "node_end", "node_name"}` when a node ends (`"status": "failed"` after its
   `{"error": {"message", "type": "execution_error"}, "node_name"}`);
 - at the end `{"type": "graph_complete", "final_result", "execution_chain"}`, or, when the run failed or was
@@ -86,6 +89,8 @@ def run_payloads(event: RunEvent) -> Iterable[dict[str, Any]]:
         return (_tagged(event.chunk, event.node, event.run_path),)
     if isinstance(event, NodeToolResult):
         return (_tagged(event.message, event.node, event.run_path),)
+    if isinstance(event, NodeToolProgress):
+        return (_tagged(tool_progress_payload(event.progress), event.node, event.run_path),)
     if isinstance(event, NodeNotice):
         return (_tagged({"type": "notice", "message": event.message}, event.node, event.run_path),)
     if isinstance(event, NodeFinished):
@@ -140,7 +145,7 @@ async def execute(body: ExecuteBody, runtime: RuntimeDep, user: TokenUser) -> An
         continue_from_checkpoint=body.continue_from_checkpoint,
     )
     live = await runtime.runs.start(request, background=body.background)
-    return event_stream(_followed(live, body.stream_mode == "blocks"), run_payloads)
+    return event_stream(_followed(live, body.stream_mode == "blocks"), run_payloads, keep_alive_seconds=runtime.settings.sse_keepalive_seconds)
 
 
 def run_view_json(view: RunView) -> dict[str, Any]:

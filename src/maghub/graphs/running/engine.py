@@ -18,7 +18,16 @@ from typing import Any
 
 import anyio
 
-from maghub.agent import AgentFailed, AgentFinished, AssistantTurn, LLMChunk, ToolResult, TransferTarget, offer_tools
+from maghub.agent import (
+    AgentFailed,
+    AgentFinished,
+    AssistantTurn,
+    LLMChunk,
+    ToolCallProgress,
+    ToolResult,
+    TransferTarget,
+    offer_tools,
+)
 from maghub.agent import run_agent as run_agent_loop
 from maghub.agent.recording import RoundRecorder
 from maghub.errors import MaghubError, NotFoundError
@@ -29,6 +38,7 @@ from maghub.graphs.running.events import (
     NodeFinished,
     NodeNotice,
     NodeStarted,
+    NodeToolProgress,
     NodeToolResult,
     RunEvent,
     RunFinished,
@@ -320,6 +330,8 @@ class GraphTurn:
                     self._emit(NodeChunk(execution, node.name, node.scope, event.chunk, event.content))
                 elif isinstance(event, AssistantTurn):
                     await stored.store(event)
+                elif isinstance(event, ToolCallProgress):
+                    self._emit(NodeToolProgress(execution, node.name, node.scope, event))
                 elif isinstance(event, ToolResult):
                     await stored.store(event)
                     self._emit(NodeToolResult(execution, node.name, node.scope, event.message))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,6 +30,7 @@ from maghub.mcp.configuration.server_config import URL_TRANSPORTS, ServerConfig
 from maghub.mcp.errors import MCPHubError, ServerNotConnectedError, ToolTimeoutError
 from maghub.mcp.connections.failures import describe_failure, lost_failure, timeout_failure
 from maghub.mcp.connections.policy import ConnectionPolicy
+from maghub.mcp.progress import ToolProgress, current_listener
 from maghub.mcp.results import ToolCallResult
 from maghub.mcp.connections.session import Session, list_all_tools, open_session
 from maghub.mcp.tools import ToolSpec
@@ -120,7 +121,7 @@ class LiveSession:
         started = time.monotonic()
         try:
             with anyio.move_on_after(timeout):
-                result = await self.client.call_tool(tool, arguments)
+                result = await self.client.call_tool(tool, arguments, progress_callback=self._progress_relay(tool))
                 return ToolCallResult.from_mcp(self.name, tool, result, _ms_since(started))
         except MCPError as exc:  # the server answered with a JSON-RPC error, or the connection closed
             if exc.code == mcp_types.CONNECTION_CLOSED:
@@ -135,6 +136,21 @@ class LiveSession:
             log.warning("MCP tool call failed: %s", exc, extra={"server": self.name, "tool": tool})
             return ToolCallResult.failure(self.name, tool, str(exc), _ms_since(started))
         raise ToolTimeoutError(self.name, tool, timeout)
+
+    def _progress_relay(self, tool: str) -> Callable[[float, float | None, str | None], Awaitable[None]] | None:
+        """Passes the server's progress notifications for one call to the caller's listener, if any
+        (without a callback the SDK asks the server for no progress at all)."""
+        listener = current_listener()
+        if listener is None:
+            return None
+
+        async def relay(progress: float, total: float | None, message: str | None) -> None:
+            try:
+                listener(ToolProgress(self.name, tool, progress, total, message))
+            except Exception:  # a listener's bug must not break the call
+                log.exception("tool progress listener failed", extra={"server": self.name, "tool": tool})
+
+        return relay
 
     async def offers_tool(self, name: str) -> bool:
         if any(spec.name == name for spec in self.tools):

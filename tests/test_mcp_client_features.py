@@ -1,0 +1,136 @@
+"""maghub as an MCP client of servers that ask for more than quick text answers (SPEC §13 Client
+side, Results to the LLM): keep-alives on long streams, progress notifications as stream events,
+and what the LLM reads of images, resources and very long results. The real app over HTTP, the
+toolbox fixture server over stdio, the scripted LLM."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from graph_samples import agent, answer_with_name, graph, node_of
+
+from maghub.settings import Settings
+from maghub.testing.harness import RunningMaghub
+from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
+from maghub.testing.scripted_llm import Reply, ScriptedLLM
+from maghub.testing.sse import post_stream
+
+MODEL = "m"
+KEEP_ALIVE_SECONDS = 0.3
+
+
+@pytest.fixture
+def settings(data_dir: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        port=0,
+        log_level="warning",
+        sse_keepalive_seconds=KEEP_ALIVE_SECONDS,
+    )
+
+
+@pytest.fixture
+async def hub(marker: str, maghub: RunningMaghub, llm: ScriptedLLM) -> AsyncIterator[RunningMaghub]:
+    """maghub with the scripted model (no titles: temporary chats) and the toolbox server."""
+    model = {"name": MODEL, "base_url": llm.base_url, "api_key": "sk-test-123456", "model": "scripted-model"}
+    assert (await maghub.client.post("/models", json=model)).status_code == 200
+    toolbox = {
+        "command": sys.executable,
+        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+        "env": {MARKER_VARIABLE: marker},
+        "timeout": 20,
+    }
+    added = await maghub.client.post("/mcp/add", json={"mcpServers": {"toolbox": toolbox}})
+    assert added.json()["servers"]["toolbox"]["connected"] is True, added.text
+    yield maghub
+
+
+def chat(prompt: str, **fields: Any) -> dict[str, Any]:
+    return {"user_prompt": prompt, "model_name": MODEL, "conversation_id": None, "mcp_servers": ["toolbox"], **fields}
+
+
+def call_then_answer(llm: ScriptedLLM, tool: str, arguments: dict[str, Any], answer: str = "done") -> None:
+    llm.script(Reply(tool_calls=[{"id": "call_1", "name": tool, "arguments": arguments}]), last_is_tool_result=False)
+    llm.script(Reply(content=answer), last_is_tool_result=True)
+
+
+async def test_a_slow_tool_call_keeps_the_stream_alive_for_a_client_with_a_short_read_timeout(
+    hub: RunningMaghub, llm: ScriptedLLM
+) -> None:
+    call_then_answer(llm, "sleep", {"seconds": 2.0}, "slept well")
+    lines: list[str] = []
+    # The client gives up when it hears nothing for 1 s; the tool takes 2 s.
+    timeout = httpx2.Timeout(10, read=1.0)
+    async with httpx2.AsyncClient(base_url=hub.url, timeout=timeout) as client:
+        async with client.stream("POST", "/chat/completions", json=chat("nap")) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                lines.append(line)
+
+    assert lines.count(": keep-alive") >= 3  # about one per 0.3 s of the 2 s call
+    payloads = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
+    assert any(p.get("role") == "tool" and p["content"] == "slept 2.0" for p in payloads)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in payloads if c.get("choices"))
+    assert text == "slept well" and [line for line in lines if line][-1] == "data: [DONE]"
+
+
+async def test_a_quick_stream_sends_no_keep_alive(hub: RunningMaghub, llm: ScriptedLLM) -> None:
+    llm.script(Reply(content="hi"))
+    async with hub.client.stream("POST", "/chat/completions", json=chat("hello", mcp_servers=[])) as response:
+        body = (await response.aread()).decode()
+    assert "keep-alive" not in body and body.endswith("data: [DONE]\n\n")
+
+
+async def test_progress_notifications_become_chat_stream_events_before_the_result(
+    hub: RunningMaghub, llm: ScriptedLLM
+) -> None:
+    call_then_answer(llm, "count_steps", {"steps": 3})
+
+    stream = await post_stream(hub.client, "/chat/completions", chat("count"))
+
+    progress = stream.of_type("tool_progress")
+    assert progress == [
+        {
+            "type": "tool_progress",
+            "tool_call_id": "call_1",
+            "server": "toolbox",
+            "tool": "count_steps",
+            "progress": step,
+            "total": 3,
+            "message": f"step {step} of 3",
+        }
+        for step in (1, 2, 3)
+    ]
+    result_at = next(i for i, p in enumerate(stream.payloads) if p.get("role") == "tool")
+    assert stream.payloads.index(progress[-1]) < result_at
+    assert stream.tool_results[0]["content"] == "counted 3 steps" and stream.text == "done"
+    # Progress is relayed, not part of the conversation the model reads.
+    assert [m["role"] for m in llm.requests[-1].body["messages"]] == ["user", "assistant", "tool"]
+
+
+async def test_progress_notifications_become_graph_stream_events_with_the_node_name(
+    hub: RunningMaghub, llm: ScriptedLLM
+) -> None:
+    llm.default_reply = answer_with_name
+    config = graph("steps", agent("A", ["start"], ["end"], mcp_servers=["toolbox"]))
+    assert (await hub.client.post("/api/graphs", json=config)).status_code == 200
+    llm.script(
+        Reply(tool_calls=[{"id": "c1", "name": "count_steps", "arguments": {"steps": 2}}]),
+        when=lambda body: node_of(body) == "A" and body["messages"][-1]["role"] != "tool",
+    )
+
+    stream = await post_stream(hub.client, "/api/graphs/execute", {"graph_name": "steps", "input_text": "go"})
+
+    progress = stream.of_type("tool_progress")
+    assert [(p["node_name"], p["tool"], p["progress"], p["total"]) for p in progress] == [
+        ("A", "count_steps", 1, 2),
+        ("A", "count_steps", 2, 2),
+    ]
+    assert stream.of_type("graph_complete")[0]["final_result"] == "out-A"
