@@ -23,6 +23,7 @@ from maghub.testing.sse import post_stream
 
 MODEL = "m"
 KEEP_ALIVE_SECONDS = 0.3
+MAX_CHARS = 5000
 
 
 @pytest.fixture
@@ -33,6 +34,7 @@ def settings(data_dir: Path, database_url: str) -> Settings:
         port=0,
         log_level="warning",
         sse_keepalive_seconds=KEEP_ALIVE_SECONDS,
+        tool_result_max_chars=MAX_CHARS,
     )
 
 
@@ -134,3 +136,37 @@ async def test_progress_notifications_become_graph_stream_events_with_the_node_n
         ("A", "count_steps", 2, 2),
     ]
     assert stream.of_type("graph_complete")[0]["final_result"] == "out-A"
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "expected"),
+    [
+        ("picture", {"size": 150_000, "caption": "a chart"}, "a chart\n[image: image/png, 146.5 KB; not shown]"),
+        (
+            "embedded_file",
+            {"size": 2048},
+            "[resource: file:///data/file-2048.bin (application/octet-stream, 2.0 KB); not shown]",
+        ),
+        ("embedded_file", {"size": 12, "text": True}, "x" * 12),
+    ],
+)
+async def test_what_the_llm_reads_of_images_and_resources(
+    hub: RunningMaghub, llm: ScriptedLLM, tool: str, arguments: dict[str, Any], expected: str
+) -> None:
+    call_then_answer(llm, tool, arguments)
+
+    stream = await post_stream(hub.client, "/chat/completions", chat("show me"))
+
+    assert stream.tool_results[0]["content"] == expected
+    assert llm.requests[-1].body["messages"][-1] == {"role": "tool", "tool_call_id": "call_1", "content": expected}
+
+
+async def test_a_long_tool_result_is_cut_for_the_llm_with_a_note(hub: RunningMaghub, llm: ScriptedLLM) -> None:
+    call_then_answer(llm, "long_text", {"chars": 12_345})
+
+    stream = await post_stream(hub.client, "/chat/completions", chat("read it"))
+
+    sent = llm.requests[-1].body["messages"][-1]["content"]
+    assert sent == stream.tool_results[0]["content"]
+    assert sent.startswith("0123456789" * 500 + "\n[… 7,345 more characters cut")
+    assert len(sent) < MAX_CHARS + 200 and stream.text == "done"

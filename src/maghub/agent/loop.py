@@ -113,17 +113,13 @@ async def run_agent(
             yield progress.finished(turn.content, "max_llm_calls" if withhold_tools else "completed")
             return
 
-        answers: TurnAnswers | None = None
-        answering = _answer_with_progress(
+        answering = _Answering(
             turn.tool_calls, offer, tools, call_index=call_index, refusal=limit_refusal if last_call else None
         )
-        async with aclosing(answering) as updates:
+        async with aclosing(answering.progress()) as updates:
             async for update in updates:
-                if isinstance(update, TurnAnswers):
-                    answers = update
-                else:
-                    yield update
-        assert answers is not None
+                yield update
+        answers = answering.answers
         for result in answers.results:
             progress.add_result(result)
             conversation.append(result.message)
@@ -138,33 +134,47 @@ async def run_agent(
             return
 
 
-async def _answer_with_progress(
-    tool_calls: Sequence[dict[str, Any]], offer: ToolOffer, tools: ToolSet | None, **options: Any
-) -> AsyncGenerator[ToolCallProgress | TurnAnswers, None]:
-    """:func:`answer_tool_calls`, yielding the calls' progress while they run, then the answers.
+class _Answering:
+    """:func:`answer_tool_calls`, with the calls' progress yielded while they run.
 
     The calls run in a task of their own, so that nothing here yields inside their task group;
-    closing this generator (the consumer left or was cancelled) cancels them."""
-    updates: asyncio.Queue[ToolCallProgress] = asyncio.Queue()
-    answering = asyncio.create_task(answer_tool_calls(tool_calls, offer, tools, on_progress=updates.put_nowait, **options))
-    try:
-        while not answering.done():
-            next_update = asyncio.ensure_future(updates.get())
-            try:
-                await asyncio.wait({answering, next_update}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                if not next_update.done():
-                    next_update.cancel()
-            if next_update.done() and not next_update.cancelled():
-                yield next_update.result()
-        while not updates.empty():
-            yield updates.get_nowait()
-        yield answering.result()
-    finally:
-        if not answering.done():
-            answering.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await answering
+    closing :meth:`progress` early (the consumer left or was cancelled) cancels them."""
+
+    def __init__(
+        self, tool_calls: Sequence[dict[str, Any]], offer: ToolOffer, tools: ToolSet | None, **options: Any
+    ) -> None:
+        self._arguments = (tool_calls, offer, tools)
+        self._options = options
+        self._answers: TurnAnswers | None = None
+
+    @property
+    def answers(self) -> TurnAnswers:
+        assert self._answers is not None, "progress() has not run to its end"
+        return self._answers
+
+    async def progress(self) -> AsyncGenerator[ToolCallProgress, None]:
+        updates: asyncio.Queue[ToolCallProgress] = asyncio.Queue()
+        answering = asyncio.create_task(
+            answer_tool_calls(*self._arguments, on_progress=updates.put_nowait, **self._options)
+        )
+        try:
+            while not answering.done():
+                next_update = asyncio.ensure_future(updates.get())
+                try:
+                    await asyncio.wait({answering, next_update}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if not next_update.done():
+                        next_update.cancel()
+                if next_update.done() and not next_update.cancelled():
+                    yield next_update.result()
+            while not updates.empty():
+                yield updates.get_nowait()
+            self._answers = answering.result()
+        finally:
+            if not answering.done():
+                answering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await answering
 
 
 def _without_reasoning(message: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -180,8 +180,8 @@ class EventView(abc.ABC):
 
 class JsonLines(EventView):
     """``{"event": "node_started", ...the event's fields}`` per line; event names are the snake_case
-    names of :mod:`maghub.graphs.running.events` (run_started, node_started, node_chunk, node_tool_progress, node_tool_result,
-    node_finished, node_failed, run_finished)."""
+    names of :mod:`maghub.graphs.running.events` (run_started, node_started, node_chunk, node_tool_progress,
+    node_tool_result, node_finished, node_failed, run_finished)."""
 
     def show(self, event: RunEvent) -> None:
         name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()

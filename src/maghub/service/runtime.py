@@ -91,7 +91,11 @@ class Runtime:
             llm_clients = LLMClientPool(default_timeout=settings.llm_timeout_seconds)
             resources.push_async_callback(llm_clients.aclose)
             owner = ProcessOwner.this_process(settings.data_dir)
-            mcp_policy = replace(mcp_policy or ConnectionPolicy(), process_owner=owner.tag if owner else None)
+            mcp_policy = replace(
+                mcp_policy or ConnectionPolicy(),
+                process_owner=owner.tag if owner else None,
+                tool_result_max_chars=settings.tool_result_max_chars,
+            )
             await resources.enter_async_context(ending_left_behind(owner, mcp_policy.kill_grace))
             manager = await resources.enter_async_context(MCPManager(mcp_policy))
             mcp = MCPRegistry(database, secrets, manager, tools_dir=tools_dir(settings.data_dir))

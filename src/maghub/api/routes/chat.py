@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from maghub.agent import AgentFailed, LLMChunk, ToolCallProgress, ToolResult
 from maghub.api.deps import RuntimeDep
+from maghub.api.owners import UserIdField, UserIdQuery, owner
 from maghub.api.schemas.chat import (
     ChatReply,
     Compacted,
@@ -27,7 +28,6 @@ from maghub.api.schemas.chat import (
 from maghub.api.security import TokenUser
 from maghub.api.sse import documented_stream, error_payload, event_stream, tool_progress_payload
 from maghub.chat.conversations import CompactType
-from maghub.api.owners import UserIdField, UserIdQuery, owner
 from maghub.chat.reply import collect_reply
 from maghub.chat.service import ChatEvent, ChatNotice, ChatRequest
 from maghub.errors import InvalidInputError

@@ -145,7 +145,11 @@ async def execute(body: ExecuteBody, runtime: RuntimeDep, user: TokenUser) -> An
         continue_from_checkpoint=body.continue_from_checkpoint,
     )
     live = await runtime.runs.start(request, background=body.background)
-    return event_stream(_followed(live, body.stream_mode == "blocks"), run_payloads, keep_alive_seconds=runtime.settings.sse_keepalive_seconds)
+    return event_stream(
+        _followed(live, body.stream_mode == "blocks"),
+        run_payloads,
+        keep_alive_seconds=runtime.settings.sse_keepalive_seconds,
+    )
 
 
 def run_view_json(view: RunView) -> dict[str, Any]:

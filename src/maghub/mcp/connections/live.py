@@ -27,14 +27,14 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from maghub.mcp.configuration.server_config import URL_TRANSPORTS, ServerConfig
-from maghub.mcp.errors import MCPHubError, ServerNotConnectedError, ToolTimeoutError
 from maghub.mcp.connections.failures import describe_failure, lost_failure, timeout_failure
 from maghub.mcp.connections.policy import ConnectionPolicy
+from maghub.mcp.connections.session import Session, list_all_tools, open_session
+from maghub.mcp.connections.transports import Link, LinkAttempt
+from maghub.mcp.errors import MCPHubError, ServerNotConnectedError, ToolTimeoutError
 from maghub.mcp.progress import ToolProgress, current_listener
 from maghub.mcp.results import ToolCallResult
-from maghub.mcp.connections.session import Session, list_all_tools, open_session
 from maghub.mcp.tools import ToolSpec
-from maghub.mcp.connections.transports import Link, LinkAttempt
 
 # Also what connection.py and probe.py import from here once the SDK is loaded.
 __all__ = [
@@ -122,7 +122,9 @@ class LiveSession:
         try:
             with anyio.move_on_after(timeout):
                 result = await self.client.call_tool(tool, arguments, progress_callback=self._progress_relay(tool))
-                return ToolCallResult.from_mcp(self.name, tool, result, _ms_since(started))
+                return ToolCallResult.from_mcp(
+                    self.name, tool, result, _ms_since(started), max_chars=self._policy.tool_result_max_chars
+                )
         except MCPError as exc:  # the server answered with a JSON-RPC error, or the connection closed
             if exc.code == mcp_types.CONNECTION_CLOSED:
                 raise ServerNotConnectedError(self.name, "the connection was lost during the call") from exc

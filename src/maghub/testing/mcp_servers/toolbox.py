@@ -71,7 +71,9 @@ def build_server(name: str = "toolbox") -> MCPServer:
     def picture(size: int = 1000, caption: str = "") -> CallToolResult:
         """An image of ``size`` bytes (a PNG header, then padding), after an optional text caption."""
         content: list[Any] = [TextContent(type="text", text=caption)] if caption else []
-        content.append(ImageContent(type="image", data=base64.b64encode(_png_bytes(size)).decode(), mime_type="image/png"))
+        content.append(
+            ImageContent(type="image", data=base64.b64encode(_png_bytes(size)).decode(), mime_type="image/png")
+        )
         return CallToolResult(content=content)
 
     @server.tool()
