@@ -42,6 +42,7 @@ from maghub.graphs.running.state import RunStatus
 
 if TYPE_CHECKING:
     from maghub.graphs.running.runs import ExecuteRequest, LiveRun
+    from maghub.service.runtime import Runtime
     from maghub.settings import Settings
 
 TOOL_RESULT_PREVIEW_CHARS = 160
@@ -140,11 +141,14 @@ async def _run(settings: Settings, request: ExecuteRequest, view: EventView, int
     except (NotImplementedError, RuntimeError):  # loops without signal support: Ctrl-C stays KeyboardInterrupt
         pass
     try:
-        runtime = await Runtime.start(settings)
+        # Only the MCP servers the graph uses start: others cost processes and time, and their
+        # failures would interrupt the progress shown.
+        runtime = await Runtime.start(settings, connect_mcp=False)
         try:
             if interrupted:
                 view.stopped_before_start()
                 return RunStatus.CANCELLED
+            await _connect_servers_of(runtime, request.graph_name)
             live = await runtime.runs.start(request)
             if interrupted:
                 live.stop(RunStatus.CANCELLED, "cancelled with Ctrl-C")
@@ -156,6 +160,24 @@ async def _run(settings: Settings, request: ExecuteRequest, view: EventView, int
             loop.remove_signal_handler(signal.SIGINT)
         except (NotImplementedError, RuntimeError):
             pass
+
+
+async def _connect_servers_of(runtime: Runtime, graph_name: str | None) -> None:
+    """Start connecting the enabled MCP servers of the graph and its subgraphs (in the background:
+    each node waits for its own servers)."""
+    from maghub.errors import MaghubError
+
+    if not graph_name:
+        return
+    try:
+        graph = await runtime.graphs.load_for_run(graph_name)
+    except MaghubError:
+        return  # the run's start says what is wrong with the graph
+    manager = runtime.mcp.manager
+    configured = {config.name: config for config in manager.configs()}
+    for name in sorted(graph.mcp_server_names()):
+        if name in configured and configured[name].enabled:
+            await manager.connect(name, wait=False)
 
 
 async def _follow(events: AsyncIterator[RunEvent], view: EventView) -> str:

@@ -74,9 +74,11 @@ class Runtime:
         request_exit: Callable[[], None] | None = None,
         *,
         mcp_policy: ConnectionPolicy | None = None,
+        connect_mcp: bool = True,
     ) -> Runtime:
         """Build everything; must be closed with :meth:`aclose` in the same task (MCP sessions
-        belong to the task that opened them)."""
+        belong to the task that opened them). ``connect_mcp=False``: the enabled MCP servers are
+        configured but not connected (``maghub run`` connects only those its graph uses)."""
         ensure_data_dir(settings)
         resources = AsyncExitStack()
         try:
@@ -103,7 +105,7 @@ class Runtime:
                 tools_dir(settings.data_dir), mcp, install_timeout=settings.tool_install_timeout_seconds
             )
             await ai_tools.start()
-            await mcp.start()
+            await mcp.start(connect=connect_mcp)
             activity = ActivityTracker()
             models = ModelRegistry(database, secrets, llm_clients)
             await models.seal_stored_secrets()
