@@ -141,7 +141,7 @@ async def test_progress_notifications_become_graph_stream_events_with_the_node_n
 @pytest.mark.parametrize(
     ("tool", "arguments", "expected"),
     [
-        ("picture", {"size": 150_000, "caption": "a chart"}, "a chart\n[image: image/png, 146.5 KB; not shown]"),
+        ("picture", {"size": 150_000, "caption": "a chart"}, "a chart\n[image: image/png, 146.5 KB]"),
         (
             "embedded_file",
             {"size": 2048},
@@ -170,3 +170,39 @@ async def test_a_long_tool_result_is_cut_for_the_llm_with_a_note(hub: RunningMag
     assert sent == stream.tool_results[0]["content"]
     assert sent.startswith("0123456789" * 500 + "\n[… 7,345 more characters cut")
     assert len(sent) < MAX_CHARS + 200 and stream.text == "done"
+
+
+async def test_a_vision_model_sees_the_images_once_and_the_stored_round_keeps_the_placeholder(
+    hub: RunningMaghub, llm: ScriptedLLM
+) -> None:
+    eyes = {"name": "eyes", "base_url": llm.base_url, "api_key": "sk-test-123456", "model": "scripted", "vision": True}
+    assert (await hub.client.post("/models", json=eyes)).status_code == 200
+    assert (await hub.client.get("/models/eyes")).json()["data"]["vision"] is True
+    llm.script(Reply(content="<title>Pictures</title><tags>images</tags>"), when=lambda b: "<title>" in json.dumps(b))
+    has_tool_result = lambda body: any(m["role"] == "tool" for m in body["messages"])  # noqa: E731
+    call = {"id": "call_1", "name": "picture", "arguments": {"size": 100, "caption": "a chart"}}
+    llm.script(Reply(tool_calls=[call]), when=lambda body: not has_tool_result(body))
+    llm.script(Reply(content="I see a chart."), when=has_tool_result)  # the last message shows the images
+    body = chat("look", model_name="eyes", conversation_id="c0ffee00000000000000eeee")
+
+    stream = await post_stream(hub.client, "/chat/completions", body)
+
+    assert stream.text == "I see a chart."
+    placeholder = "a chart\n[image: image/png, 100 bytes]"
+    sent = [r.body["messages"] for r in llm.requests if "<title>" not in json.dumps(r.body)][-1]
+    assert sent[-2] == {"role": "tool", "tool_call_id": "call_1", "content": placeholder}
+    shown = sent[-1]
+    assert shown["role"] == "user" and shown["content"][0]["text"] == "The images of the tool call call_1 (picture):"
+    assert shown["content"][1]["image_url"]["url"].startswith("data:image/png;base64,iVBORw0KGgo")
+    stored = (await hub.client.get("/chat/conversations/c0ffee00000000000000eeee")).json()
+    assert [m["role"] for m in stored["rounds"][0]["messages"]] == ["user", "assistant", "tool", "assistant"]
+
+
+async def test_a_model_without_vision_gets_only_the_placeholder(hub: RunningMaghub, llm: ScriptedLLM) -> None:
+    call_then_answer(llm, "picture", {"size": 100})
+
+    await post_stream(hub.client, "/chat/completions", chat("look"))
+
+    sent = llm.requests[-1].body["messages"]
+    assert sent[-1] == {"role": "tool", "tool_call_id": "call_1", "content": "[image: image/png, 100 bytes]"}
+    assert not any(isinstance(m["content"], list) for m in sent)

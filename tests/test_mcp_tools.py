@@ -83,7 +83,7 @@ def test_blocks_are_joined_in_order_with_placeholders_for_images() -> None:
             {"type": "text", "text": "two"},
         ]
     )
-    assert llm_text(r) == "one\n[image: image/png, 2.9 KB; not shown]\ntwo"
+    assert llm_text(r) == "one\n[image: image/png, 2.9 KB]\ntwo"
 
 
 def test_structured_content_is_not_read_when_there_are_content_blocks() -> None:
@@ -92,7 +92,7 @@ def test_structured_content_is_not_read_when_there_are_content_blocks() -> None:
         content=[{"type": "image", "data": "QUJD", "mimeType": "image/jpeg"}],
         structuredContent={"content": [{"type": "image", "data": "QUJD" * 1000}]},
     )
-    assert llm_text(r) == "[image: image/jpeg, 3 bytes; not shown]"
+    assert llm_text(r) == "[image: image/jpeg, 3 bytes]"
 
 
 def test_long_results_are_cut_with_a_note() -> None:
@@ -116,7 +116,7 @@ def test_other_content_is_described_rather_than_dropped() -> None:
         ]
     )
     assert llm_text(r) == (
-        "[image: image/png, 1 byte; not shown]\n[resource link: file:///a]\n"
+        "[image: image/png, 1 byte]\n[resource link: file:///a]\n"
         "[resource: file:///b.bin (1 byte); not shown]"
     )
 

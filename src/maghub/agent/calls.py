@@ -129,7 +129,8 @@ def _decide_transfers(calls: Sequence[_Call]) -> Transfer | None:
 
 def _result(call: _Call, call_index: int) -> ToolResult:
     assert call.outcome is not None  # every call is answered by now
-    return ToolResult(call.id, call.name, call.outcome.text, call.outcome.is_error, call.kind, call_index)
+    outcome = call.outcome
+    return ToolResult(call.id, call.name, outcome.text, outcome.is_error, call.kind, call_index, outcome.images)
 
 
 def _parse_arguments(text: Any) -> dict[str, Any] | str:

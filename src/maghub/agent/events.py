@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeAlias
 
 from maghub.llm.errors import LLMErrorKind
 from maghub.mcp.progress import ToolProgress
+from maghub.mcp.results import ToolImage
 from maghub.usage import Usage
 
 StopReason: TypeAlias = Literal["completed", "max_llm_calls", "transfer"]
@@ -81,6 +82,8 @@ class ToolResult:
     kind: ToolResultKind
     call_index: int
     """The LLM call whose tool call this answers."""
+    images: tuple[ToolImage, ...] = ()
+    """Images the tool returned; ``content`` names them. Shown to models that read images, once."""
 
     @property
     def message(self) -> dict[str, Any]:

@@ -74,6 +74,7 @@ async def run_agent(
     if max_llm_calls < 1:
         raise ValueError("max_llm_calls must be at least 1")
     offer = ToolOffer(tools, transfers)
+    vision = bool(getattr(llm.config, "vision", False))
     conversation = [_without_reasoning(message) for message in messages]
     progress = _Progress()
     limit_refusal = f"not run: the limit of {max_llm_calls} LLM calls for this reply was reached"
@@ -124,6 +125,8 @@ async def run_agent(
             progress.add_result(result)
             conversation.append(result.message)
             yield result
+        if vision and (shown := _images_message(answers.results)) is not None:
+            conversation.append(shown)  # for the next call only: not stored, not sent again later
         if answers.transfer is not None:
             # The text of the handing-off turn is the output; without any, the note passed along.
             output = turn.content or answers.transfer.message
@@ -175,6 +178,19 @@ class _Answering:
                 answering.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await answering
+
+
+def _images_message(results: Sequence[ToolResult]) -> dict[str, Any] | None:
+    """A user message with the images of this turn's tool results, for a model that reads images:
+    providers take images in user messages only, not in tool messages."""
+    parts: list[dict[str, Any]] = []
+    for result in results:
+        if result.images:
+            parts.append(
+                {"type": "text", "text": f"The images of the tool call {result.tool_call_id} ({result.name}):"}
+            )
+            parts.extend(image.openai_part() for image in result.images)
+    return {"role": "user", "content": parts} if parts else None
 
 
 def _without_reasoning(message: Mapping[str, Any]) -> Mapping[str, Any]:

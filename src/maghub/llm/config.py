@@ -68,6 +68,10 @@ class ModelConfig(BaseModel):
     extra_body: dict[str, Any] | None = None
     extra_headers: dict[str, str] | None = None
     timeout: float | None = Field(default=None, gt=0, description="Per-call timeout in seconds.")
+    vision: bool = Field(
+        default=False,
+        description="The model reads images: images that tools return are shown to it, not only named.",
+    )
 
     @field_validator("name")
     @classmethod

@@ -2,7 +2,7 @@
 
 The LLM gets the content blocks in order (SPEC §13 Results to the LLM): text parts and the text of
 embedded text resources as they are; images, audio, binary resources and resource links as a short
-placeholder naming their type and size (never their base64 data: a 150 KB image would be 200 000
+placeholder naming their type and size (models marked ``vision`` also get the images themselves) (never their base64 data: a 150 KB image would be 200 000
 characters of noise); without any content blocks, the JSON of the structured content. The whole
 text is capped (``max_chars``, ``MAGHUB_TOOL_RESULT_MAX_CHARS``) with a note saying how much was
 cut. Errors read ``Error: …`` (the original MAG gave the LLM JSON-encoded MCP content objects instead).
@@ -24,6 +24,16 @@ MAX_ERROR_TEXT = 2000
 DEFAULT_MAX_CHARS = 100_000
 
 
+@dataclass(frozen=True, slots=True)
+class ToolImage:
+    mime_type: str
+    data: str
+    """Base64."""
+
+    def openai_part(self) -> dict[str, Any]:
+        return {"type": "image_url", "image_url": {"url": f"data:{self.mime_type};base64,{self.data}"}}
+
+
 @dataclass(frozen=True)
 class ToolCallResult:
     server: str
@@ -37,6 +47,15 @@ class ToolCallResult:
     raw: dict[str, Any]
     """The whole MCP ``CallToolResult`` in wire format; empty for failures maghub itself reports."""
     elapsed_ms: float
+
+    @property
+    def images(self) -> tuple[ToolImage, ...]:
+        """The image blocks, for models that read images."""
+        return tuple(
+            ToolImage(block.get("mimeType") or "image/png", block["data"])
+            for block in self.content
+            if block.get("type") == "image" and block.get("data")
+        )
 
     @classmethod
     def from_mcp(
@@ -109,8 +128,10 @@ def error_text(message: str) -> str:
 def _block_text(block: mcp_types.ContentBlock) -> str:
     if block.type == "text":
         return block.text
-    if block.type in ("image", "audio"):
-        return f"[{block.type}: {block.mime_type}, {_size(_base64_bytes(block.data))}; not shown]"
+    if block.type == "image":  # models that read images get it too (maghub.agent.loop)
+        return f"[image: {block.mime_type}, {_size(_base64_bytes(block.data))}]"
+    if block.type == "audio":
+        return f"[audio: {block.mime_type}, {_size(_base64_bytes(block.data))}; not shown]"
     if block.type == "resource_link":
         described = ", ".join(part for part in (block.mime_type, _size(block.size) if block.size else None) if part)
         return f"[resource link: {block.uri}" + (f" ({described})" if described else "") + "]"
