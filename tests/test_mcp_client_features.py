@@ -206,3 +206,65 @@ async def test_a_model_without_vision_gets_only_the_placeholder(hub: RunningMagh
     sent = llm.requests[-1].body["messages"]
     assert sent[-1] == {"role": "tool", "tool_call_id": "call_1", "content": "[image: image/png, 100 bytes]"}
     assert not any(isinstance(m["content"], list) for m in sent)
+
+
+def toolbox_with(marker: str, **settings: Any) -> dict[str, Any]:
+    return {
+        "command": sys.executable,
+        "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+        "env": {MARKER_VARIABLE: marker},
+        "timeout": 20,
+        **settings,
+    }
+
+
+async def test_sampling_is_served_by_the_servers_sampling_model_and_counted_on_the_conversation(
+    hub: RunningMaghub, llm: ScriptedLLM, marker: str
+) -> None:
+    asker = toolbox_with(marker, samplingModel=MODEL, roots=["/srv/data", "file:///home/me/notes"])
+    added = await hub.client.post("/mcp/add", json={"mcpServers": {"asker": asker}})
+    assert added.json()["servers"]["asker"]["connected"] is True, added.text
+    stored_config = (await hub.client.get("/mcp/config")).json()["mcpServers"]["asker"]
+    assert stored_config["sampling_model"] == MODEL and stored_config["roots"] == asker["roots"]
+    is_sampling = lambda body: body["messages"][0] == {"role": "system", "content": "Answer briefly."}  # noqa: E731
+    llm.script(Reply(content="<title>t</title><tags>x</tags>"), when=lambda body: "<title>" in json.dumps(body))
+    sampling_usage = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+    llm.script(Reply(content="forty-two", usage=sampling_usage), when=is_sampling)
+    usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    calls = [
+        {"id": "ask", "name": "ask_model", "arguments": {"question": "the answer?"}},
+        {"id": "roots", "name": "client_roots", "arguments": {}},
+    ]
+    llm.script(Reply(tool_calls=calls, usage=usage), last_is_tool_result=False)
+    llm.script(Reply(content="done", usage=usage), last_is_tool_result=True)
+    body = chat("ask", mcp_servers=["asker"], conversation_id="c0ffee000000000000005a3e")
+
+    stream = await post_stream(hub.client, "/chat/completions", body)
+
+    results = {event["tool_call_id"]: event["content"] for event in stream.tool_results}
+    assert results == {"ask": "the model said: forty-two", "roots": "file:///srv/data\nfile:///home/me/notes"}
+    (sampling,) = [r.body for r in llm.requests if is_sampling(r.body)]
+    assert sampling["messages"][1] == {"role": "user", "content": "the answer?"} and sampling["max_tokens"] == 100
+    stored = (await hub.client.get("/chat/conversations/c0ffee000000000000005a3e")).json()
+    assert stored["total_token_usage"]["total_tokens"] == 15 + 15 + 120
+
+
+async def test_sampling_is_refused_with_a_clear_error_when_the_server_has_no_sampling_model(
+    hub: RunningMaghub, llm: ScriptedLLM, marker: str
+) -> None:
+    rooted = toolbox_with(marker, roots=["/srv/data"])
+    assert (await hub.client.post("/mcp/add", json={"mcpServers": {"rooted": rooted}})).status_code == 200
+    call_then_answer(llm, "ask_model", {"question": "the answer?"})
+
+    stream = await post_stream(hub.client, "/chat/completions", chat("ask", mcp_servers=["rooted"]))
+
+    (result,) = stream.tool_results
+    assert result["content"].startswith("Error") and "no sampling_model" in result["content"], result
+    assert stream.text == "done" and len(llm.requests) == 2  # no model call served the server
+
+
+async def test_bad_client_side_settings_are_refused_with_what_to_fix(hub: RunningMaghub) -> None:
+    bad = {"command": sys.executable, "roots": ["relative/dir"]}
+    response = await hub.client.post("/mcp/add", json={"mcpServers": {"bad": bad}})
+    assert response.status_code in (400, 422) and "absolute" in response.text, response.text
+    assert "bad" not in (await hub.client.get("/mcp/config")).json()["mcpServers"]

@@ -130,7 +130,9 @@ def _decide_transfers(calls: Sequence[_Call]) -> Transfer | None:
 def _result(call: _Call, call_index: int) -> ToolResult:
     assert call.outcome is not None  # every call is answered by now
     outcome = call.outcome
-    return ToolResult(call.id, call.name, outcome.text, outcome.is_error, call.kind, call_index, outcome.images)
+    return ToolResult(
+        call.id, call.name, outcome.text, outcome.is_error, call.kind, call_index, outcome.images, outcome.usage
+    )
 
 
 def _parse_arguments(text: Any) -> dict[str, Any] | str:

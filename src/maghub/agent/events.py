@@ -84,6 +84,8 @@ class ToolResult:
     """The LLM call whose tool call this answers."""
     images: tuple[ToolImage, ...] = ()
     """Images the tool returned; ``content`` names them. Shown to models that read images, once."""
+    usage: Usage | None = None
+    """Tokens spent serving the call's sampling requests (counted on the conversation)."""
 
     @property
     def message(self) -> dict[str, Any]:

@@ -219,6 +219,8 @@ class _Progress:
 
     def add_result(self, result: ToolResult) -> None:
         self.messages_added.append(result.message)
+        if result.usage is not None:
+            self.usage += result.usage
         if result.kind == "tool" and result.content.strip():
             self.tool_outputs.append(result.content)
 

@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from maghub.usage import Usage
+
 # The SDK loads later than this module (see maghub.mcp.connections.sdk): content blocks are told apart by their
 # ``type`` field, the protocol's discriminator, rather than by class.
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ class ToolCallResult:
     raw: dict[str, Any]
     """The whole MCP ``CallToolResult`` in wire format; empty for failures maghub itself reports."""
     elapsed_ms: float
+    sampling_usage: Usage | None = None
+    """Tokens the server's sampling requests used during the call (served by maghub's models)."""
 
     @property
     def images(self) -> tuple[ToolImage, ...]:

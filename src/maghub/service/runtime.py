@@ -33,6 +33,7 @@ from maghub.mcp.registry import MCPRegistry
 from maghub.paths import tools_dir
 from maghub.security.secrets import SecretBox, load_or_create_key
 from maghub.service.lifecycle import ActivityTracker, ShutdownController
+from maghub.llm.sampler import ModelSampler
 from maghub.settings import Settings
 from maghub.store.database import Database
 from maghub.tools.registry import AIToolRegistry
@@ -93,10 +94,12 @@ class Runtime:
             llm_clients = LLMClientPool(default_timeout=settings.llm_timeout_seconds)
             resources.push_async_callback(llm_clients.aclose)
             owner = ProcessOwner.this_process(settings.data_dir)
+            models = ModelRegistry(database, secrets, llm_clients)
             mcp_policy = replace(
                 mcp_policy or ConnectionPolicy(),
                 process_owner=owner.tag if owner else None,
                 tool_result_max_chars=settings.tool_result_max_chars,
+                sampler=ModelSampler(models),
             )
             await resources.enter_async_context(ending_left_behind(owner, mcp_policy.kill_grace))
             manager = await resources.enter_async_context(MCPManager(mcp_policy))
@@ -107,7 +110,6 @@ class Runtime:
             await ai_tools.start()
             await mcp.start(connect=connect_mcp)
             activity = ActivityTracker()
-            models = ModelRegistry(database, secrets, llm_clients)
             await models.seal_stored_secrets()
             graphs = GraphRegistry(database, models, mcp)
             engine = EngineServices(RunStore(database), models, manager, settings.data_dir)

@@ -19,6 +19,7 @@ from mcp_types import (
     CallToolResult,
     EmbeddedResource,
     ImageContent,
+    SamplingMessage,
     TextContent,
     TextResourceContents,
 )
@@ -88,6 +89,22 @@ def build_server(name: str = "toolbox") -> MCPServer:
             )
         )
         return CallToolResult(content=[EmbeddedResource(type="resource", resource=contents)])
+
+    @server.tool()
+    async def ask_model(question: str, ctx: Context) -> str:
+        """Ask the client's model (MCP sampling) and return its answer."""
+        reply = await ctx.session.create_message(
+            messages=[SamplingMessage(role="user", content=TextContent(type="text", text=question))],
+            max_tokens=100,
+            system_prompt="Answer briefly.",
+        )
+        return f"the model said: {reply.content.text}"
+
+    @server.tool()
+    async def client_roots(ctx: Context) -> str:
+        """The roots the client reports, one URI a line."""
+        listed = await ctx.session.list_roots()
+        return "\n".join(str(root.uri) for root in listed.roots)
 
     @server.tool()
     def long_text(chars: int) -> str:
