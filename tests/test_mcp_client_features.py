@@ -70,11 +70,13 @@ async def test_a_slow_tool_call_keeps_the_stream_alive_for_a_client_with_a_short
     lines: list[str] = []
     # The client gives up when it hears nothing for 1 s; the tool takes 2 s.
     timeout = httpx2.Timeout(10, read=1.0)
-    async with httpx2.AsyncClient(base_url=hub.url, timeout=timeout) as client:
-        async with client.stream("POST", "/chat/completions", json=chat("nap")) as response:
-            assert response.status_code == 200
-            async for line in response.aiter_lines():
-                lines.append(line)
+    async with (
+        httpx2.AsyncClient(base_url=hub.url, timeout=timeout) as client,
+        client.stream("POST", "/chat/completions", json=chat("nap")) as response,
+    ):
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            lines.append(line)
 
     assert lines.count(": keep-alive") >= 3  # about one per 0.3 s of the 2 s call
     payloads = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]

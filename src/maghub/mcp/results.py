@@ -2,8 +2,8 @@
 
 The LLM gets the content blocks in order (SPEC §13 Results to the LLM): text parts and the text of
 embedded text resources as they are; images, audio, binary resources and resource links as a short
-placeholder naming their type and size (models marked ``vision`` also get the images themselves) (never their base64 data: a 150 KB image would be 200 000
-characters of noise); without any content blocks, the JSON of the structured content. The whole
+placeholder naming their type and size, never their base64 data (a 150 KB image would be 200 000
+characters of noise; models marked ``vision`` get the images themselves besides); without any content blocks, the JSON of the structured content. The whole
 text is capped (``max_chars``, ``MAGHUB_TOOL_RESULT_MAX_CHARS``) with a note saying how much was
 cut. Errors read ``Error: …`` (the original MAG gave the LLM JSON-encoded MCP content objects instead).
 """
