@@ -15,13 +15,18 @@ import anyio
 import pytest
 from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
-from graph_samples import agent, answer_with_name, graph, node_of
+from graph_samples import agent, answer_with_name, graph, node_of, subgraph
 
 from maghub.graphs.running.runs import RunView
 from maghub.service.runtime import Runtime
 from maghub.settings import Settings
 from maghub.testing.harness import running_maghub
-from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
+from maghub.testing.mcp_servers.harness import (
+    MARKER_VARIABLE,
+    marked_processes,
+    new_marker,
+    wait_for_no_marked_processes,
+)
 from maghub.testing.process import MAGHUB_COMMAND, env_without_maghub_settings
 from maghub.testing.scripted_llm import Reply, ScriptedLLM
 
@@ -147,6 +152,58 @@ async def test_tool_calls_show_their_results_briefly(prepared: Settings, llm: Sc
     assert result.returncode == 0 and result.stdout == "The tool answered.\n"
     progress = result.stderr.splitlines()
     assert progress[1:5] == ["▶ T (level 0)", f"  ↳ echo: {long_text.strip()[:159]}…", "The tool answered.", "✓ T"]
+
+
+async def test_run_connects_only_the_servers_its_graph_uses_and_shows_tool_progress(
+    prepared: Settings, llm: ScriptedLLM, marker: str
+) -> None:
+    unused = new_marker()
+    servers = {
+        "used": {
+            "command": sys.executable,
+            "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+            "env": {MARKER_VARIABLE: marker},
+        },
+        "unused": {
+            "command": sys.executable,
+            "args": ["-m", "maghub.testing.mcp_servers.toolbox"],
+            "env": {MARKER_VARIABLE: unused},
+        },
+        "broken": {"command": "/nonexistent/maghub-test-missing-server"},
+    }
+    prepared.port = 0
+    async with running_maghub(prepared) as hub:
+        assert (await hub.client.post("/mcp/add", json={"mcpServers": servers})).status_code == 200
+        # The used server sits in a subgraph: its servers count too.
+        inner = graph("inner", agent("T", ["start"], ["end"], mcp_servers=["used"]))
+        outer = graph("outer", subgraph("sub", "inner", ["start"], ["end"]))
+        for config in (inner, outer):
+            assert (await hub.client.post("/graphs", json=config)).status_code == 200, config
+    assert not await wait_for_no_marked_processes(unused)
+    call = {"id": "call_1", "name": "count_steps", "arguments": {"steps": 2, "seconds_per_step": 1.0}}
+    llm.script(Reply(tool_calls=[call]), when=lambda body: node_of(body) == "T", last_is_tool_result=False)
+    llm.script(Reply(content="Counted."), when=lambda body: node_of(body) == "T", last_is_tool_result=True)
+
+    seen_used: set[int] = set()
+    seen_unused: set[int] = set()
+    async with anyio.create_task_group() as group:
+        running = anyio.Event()
+
+        async def watch() -> None:
+            while not running.is_set():
+                seen_used.update(marked_processes(marker))
+                seen_unused.update(marked_processes(unused))
+                await anyio.sleep(0.1)
+
+        group.start_soon(watch)
+        result = await maghub_run(prepared, "outer", "go")
+        running.set()
+
+    assert result.returncode == 0 and result.stdout == "Counted.\n", result.stderr
+    assert len(seen_used) == 1 and not seen_unused  # the graph's server started, and only it
+    assert "  ⋯ count_steps (used): 1/2 step 1 of 2" in result.stderr.splitlines()
+    assert "  ⋯ count_steps (used): 2/2 step 2 of 2" in result.stderr.splitlines()
+    assert "broken" not in result.stderr and "unused" not in result.stderr
 
 
 async def test_json_lines_in_blocks_or_as_they_happen(prepared: Settings, llm: ScriptedLLM) -> None:

@@ -7,13 +7,10 @@ import re
 import mcp_types
 import pytest
 
-from maghub.mcp.connections.policy import ConnectionPolicy
-from maghub.mcp.results import ToolCallResult
-from maghub.mcp.tools import ToolRoute, ToolSpec
 from maghub.mcp.configuration.server_config import parse_server_entry
-from maghub.mcp.connections.policy import is_package_runner
-from maghub.mcp.results import llm_text
-from maghub.mcp.tools import assign_tool_names, build_openai_tools
+from maghub.mcp.connections.policy import ConnectionPolicy, is_package_runner
+from maghub.mcp.results import ToolCallResult, llm_text
+from maghub.mcp.tools import ToolRoute, ToolSpec, assign_tool_names, build_openai_tools
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -78,15 +75,31 @@ def result(**fields: object) -> mcp_types.CallToolResult:
     return mcp_types.CallToolResult.model_validate(fields)
 
 
-def test_text_parts_are_joined() -> None:
+def test_blocks_are_joined_in_order_with_placeholders_for_images() -> None:
     r = result(
         content=[
             {"type": "text", "text": "one"},
-            {"type": "image", "data": "AA==", "mimeType": "image/png"},
+            {"type": "image", "data": "A" * 4000, "mimeType": "image/png"},
             {"type": "text", "text": "two"},
         ]
     )
-    assert llm_text(r) == "one\ntwo"
+    assert llm_text(r) == "one\n[image: image/png, 2.9 KB]\ntwo"
+
+
+def test_structured_content_is_not_read_when_there_are_content_blocks() -> None:
+    # read_media_file-like: an image block plus a structured copy holding the base64 data.
+    r = result(
+        content=[{"type": "image", "data": "QUJD", "mimeType": "image/jpeg"}],
+        structuredContent={"content": [{"type": "image", "data": "QUJD" * 1000}]},
+    )
+    assert llm_text(r) == "[image: image/jpeg, 3 bytes]"
+
+
+def test_long_results_are_cut_with_a_note() -> None:
+    text = llm_text(result(content=[{"type": "text", "text": "x" * 5000}]), max_chars=1000)
+    assert text.startswith("x" * 1000 + "\n[… 4,000 more characters cut")
+    assert "5,000 characters, 1,000 are shown" in text and len(text) < 1100
+    assert llm_text(result(content=[{"type": "text", "text": "x" * 1000}]), max_chars=1000) == "x" * 1000
 
 
 def test_structured_content_as_json_when_there_is_no_text() -> None:
@@ -102,7 +115,10 @@ def test_other_content_is_described_rather_than_dropped() -> None:
             {"type": "resource", "resource": {"uri": "file:///b.bin", "blob": "AA=="}},
         ]
     )
-    assert llm_text(r) == "[image image/png]\n[resource link file:///a]\n[resource file:///b.bin]"
+    assert llm_text(r) == (
+        "[image: image/png, 1 byte]\n[resource link: file:///a]\n"
+        "[resource: file:///b.bin (1 byte); not shown]"
+    )
 
 
 def test_embedded_text_resources_count_as_text() -> None:

@@ -65,6 +65,17 @@ class Settings(BaseSettings):
         description="Time limit for making an AI-generated MCP tool's virtual environment and installing "
         "its dependencies (POST /mcp/register-tool, the finish of POST /mcp/generate).",
     )
+    sse_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long an SSE stream (chat, graph runs, generation) may stay quiet before maghub "
+        "sends a keep-alive comment line.",
+    )
+    tool_result_max_chars: int = Field(
+        default=100_000,
+        ge=1000,
+        description="The most characters of one tool result an LLM reads; longer results are cut, with a note.",
+    )
     demo: bool = False
     auth_enabled: bool = Field(
         default=False,

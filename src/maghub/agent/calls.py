@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
-from maghub.agent.events import ToolResult, ToolResultKind, Transfer
+from maghub.agent.events import ToolCallProgress, ToolResult, ToolResultKind, Transfer
 from maghub.agent.offer import ToolOffer
 from maghub.agent.toolsets import ToolOutcome, ToolSet
 from maghub.agent.transfers import TRANSFER_PREFIX, TransferTarget, transfer_note
+from maghub.mcp.progress import listening
 from maghub.mcp.results import error_text
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,12 @@ async def answer_tool_calls(
     *,
     call_index: int,
     refusal: str | None = None,
+    on_progress: Callable[[ToolCallProgress], None] | None = None,
 ) -> TurnAnswers:
     """Run and answer ``tool_calls`` (OpenAI wire form). Cancelling the caller cancels the calls
     still running. With ``refusal``, ordinary calls are answered with it instead of being run
-    (transfers are still decided: they are decisions, nothing runs)."""
+    (transfers are still decided: they are decisions, nothing runs). ``on_progress`` gets the
+    progress notifications of the calls while they run."""
     calls = [_understand(call, offer) for call in tool_calls]
     if refusal is not None:
         for call in calls:
@@ -70,7 +73,7 @@ async def answer_tool_calls(
         assert tools is not None  # the offer only has ordinary names when there is a tool set
         async with anyio.create_task_group() as group:
             for call in runnable:
-                group.start_soon(_run, tools, call)
+                group.start_soon(_run, tools, call, on_progress)
     transfer = _decide_transfers(calls)
     return TurnAnswers([_result(call, call_index) for call in calls], transfer)
 
@@ -95,10 +98,14 @@ def _understand(raw: dict[str, Any], offer: ToolOffer) -> _Call:
     return call
 
 
-async def _run(tools: ToolSet, call: _Call) -> None:
+async def _run(tools: ToolSet, call: _Call, on_progress: Callable[[ToolCallProgress], None] | None) -> None:
     assert call.arguments is not None
     try:
-        call.outcome = await tools.call(call.tool_set_name, call.arguments)
+        if on_progress is None:
+            call.outcome = await tools.call(call.tool_set_name, call.arguments)
+        else:
+            with listening(lambda progress: on_progress(ToolCallProgress(call.id, progress))):
+                call.outcome = await tools.call(call.tool_set_name, call.arguments)
     except Exception:  # a tool set's bug must not leave the call unanswered (cancellation still propagates)
         log.exception("tool call failed unexpectedly", extra={"tool": call.tool_set_name})
         call.outcome = _failure(f"the tool {call.name!r} failed unexpectedly")
@@ -122,7 +129,10 @@ def _decide_transfers(calls: Sequence[_Call]) -> Transfer | None:
 
 def _result(call: _Call, call_index: int) -> ToolResult:
     assert call.outcome is not None  # every call is answered by now
-    return ToolResult(call.id, call.name, call.outcome.text, call.outcome.is_error, call.kind, call_index)
+    outcome = call.outcome
+    return ToolResult(
+        call.id, call.name, outcome.text, outcome.is_error, call.kind, call_index, outcome.images, outcome.usage
+    )
 
 
 def _parse_arguments(text: Any) -> dict[str, Any] | str:

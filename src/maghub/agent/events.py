@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from maghub.llm.errors import LLMErrorKind
+from maghub.mcp.progress import ToolProgress
+from maghub.mcp.results import ToolImage
 from maghub.usage import Usage
 
 StopReason: TypeAlias = Literal["completed", "max_llm_calls", "transfer"]
@@ -90,12 +92,24 @@ class ToolResult:
     kind: ToolResultKind
     call_index: int
     """The LLM call whose tool call this answers."""
+    images: tuple[ToolImage, ...] = ()
+    """Images the tool returned; ``content`` names them. Shown to models that read images, once."""
+    usage: Usage | None = None
+    """Tokens spent serving the call's sampling requests (counted on the conversation)."""
 
     @property
     def message(self) -> dict[str, Any]:
         """The ``{"role": "tool", "tool_call_id", "content"}`` message appended to the conversation
         (also the original MAG's SSE event for a tool result)."""
         return {"role": "tool", "tool_call_id": self.tool_call_id, "content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallProgress:
+    """A progress notification of a tool call still running (relayed, never stored)."""
+
+    tool_call_id: str
+    progress: ToolProgress
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,4 +162,6 @@ class AgentFailed:
     calls_without_usage: int = 0
 
 
-AgentEvent: TypeAlias = LLMQueued | LLMChunk | AssistantTurn | ToolResult | AgentFinished | AgentFailed
+AgentEvent: TypeAlias = (
+    LLMQueued | LLMChunk | AssistantTurn | ToolCallProgress | ToolResult | AgentFinished | AgentFailed
+)

@@ -27,12 +27,14 @@ flight (MCP tells the server). Behaviour, where it differs from the original MAG
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from maghub.agent.calls import answer_tool_calls
+from maghub.agent.calls import TurnAnswers, answer_tool_calls
 from maghub.agent.events import (
     AgentEvent,
     AgentFailed,
@@ -41,6 +43,7 @@ from maghub.agent.events import (
     LLMChunk,
     LLMQueued,
     StopReason,
+    ToolCallProgress,
     ToolResult,
     Transfer,
 )
@@ -73,6 +76,7 @@ async def run_agent(
     if max_llm_calls < 1:
         raise ValueError("max_llm_calls must be at least 1")
     offer = ToolOffer(tools, transfers)
+    vision = bool(getattr(llm.config, "vision", False))
     conversation = [_without_reasoning(message) for message in messages]
     progress = _Progress()
     limit_refusal = f"not run: the limit of {max_llm_calls} LLM calls for this reply was reached"
@@ -81,32 +85,17 @@ async def run_agent(
         last_call = call_index == max_llm_calls - 1
         withhold_tools = last_call and bool(offer.schemas)
         progress.llm_calls += 1
-        streamed: list[str] = []
-        failure: LLMError | None = None
-        final: FinalEvent | None = None
-        with llm_call_observed(llm.config.name, llm.config.model) as observed:
-            try:
-                stream = llm.stream_chat(
-                    list(conversation),  # a copy: the conversation grows while the request may still be read
-                    tools=offer.schemas or None,
-                    tool_choice="none" if withhold_tools else None,
-                )
-                async with aclosing(stream) as events:
-                    async for event in events:
-                        if isinstance(event, FinalEvent):
-                            final = event
-                            observed.finished(event.usage, event.finish_reason)
-                        elif isinstance(event, QueuedEvent):
-                            yield LLMQueued(call_index, event.model, event.limit)
-                        else:
-                            streamed.append(event.content)
-                            yield LLMChunk(event.chunk, call_index, event.content, event.reasoning)
-            except LLMError as error:
-                observed.status = "error"
-                failure = error
-        if failure is not None:
-            yield progress.failed(failure, "".join(streamed))
+        call = _ModelCall()
+        model_events = _call_model(
+            llm, conversation, offer, call_index=call_index, withhold_tools=withhold_tools, into=call
+        )
+        async with aclosing(model_events) as events:
+            async for event in events:
+                yield event
+        if call.failure is not None:
+            yield progress.failed(call.failure, "".join(call.streamed))
             return
+        final = call.final
         assert final is not None  # stream_chat ends with a FinalEvent or raises
 
         message = final.message
@@ -120,13 +109,19 @@ async def run_agent(
             yield progress.finished(turn.content, "max_llm_calls" if withhold_tools else "completed")
             return
 
-        answers = await answer_tool_calls(
+        answering = _Answering(
             turn.tool_calls, offer, tools, call_index=call_index, refusal=limit_refusal if last_call else None
         )
+        async with aclosing(answering.progress()) as updates:
+            async for update in updates:
+                yield update
+        answers = answering.answers
         for result in answers.results:
             progress.add_result(result)
             conversation.append(result.message)
             yield result
+        if vision and (shown := _images_message(answers.results)) is not None:
+            conversation.append(shown)  # for the next call only: not stored, not sent again later
         if answers.transfer is not None:
             # The text of the handing-off turn is the output; without any, the note passed along.
             output = turn.content or answers.transfer.message
@@ -135,6 +130,103 @@ async def run_agent(
         if last_call:
             yield progress.finished(turn.content, "max_llm_calls")
             return
+
+
+@dataclass
+class _ModelCall:
+    """How one streamed LLM call ended: its final event, or the error it failed with."""
+
+    final: FinalEvent | None = None
+    failure: LLMError | None = None
+    streamed: list[str] = field(default_factory=list)
+
+
+async def _call_model(
+    llm: LLMClient,
+    conversation: list[dict[str, Any]],
+    offer: ToolOffer,
+    *,
+    call_index: int,
+    withhold_tools: bool,
+    into: _ModelCall,
+) -> AsyncGenerator[AgentEvent, None]:
+    """One streamed LLM call: yields its queued and chunk events; its end (or failure) goes ``into``."""
+    with llm_call_observed(llm.config.name, llm.config.model) as observed:
+        try:
+            stream = llm.stream_chat(
+                list(conversation),  # a copy: the conversation grows while the request may still be read
+                tools=offer.schemas or None,
+                tool_choice="none" if withhold_tools else None,
+            )
+            async with aclosing(stream) as events:
+                async for event in events:
+                    if isinstance(event, FinalEvent):
+                        into.final = event
+                        observed.finished(event.usage, event.finish_reason)
+                    elif isinstance(event, QueuedEvent):
+                        yield LLMQueued(call_index, event.model, event.limit)
+                    else:
+                        into.streamed.append(event.content)
+                        yield LLMChunk(event.chunk, call_index, event.content, event.reasoning)
+        except LLMError as error:
+            observed.status = "error"
+            into.failure = error
+
+
+class _Answering:
+    """:func:`answer_tool_calls`, with the calls' progress yielded while they run.
+
+    The calls run in a task of their own, so that nothing here yields inside their task group;
+    closing :meth:`progress` early (the consumer left or was cancelled) cancels them."""
+
+    def __init__(
+        self, tool_calls: Sequence[dict[str, Any]], offer: ToolOffer, tools: ToolSet | None, **options: Any
+    ) -> None:
+        self._arguments = (tool_calls, offer, tools)
+        self._options = options
+        self._answers: TurnAnswers | None = None
+
+    @property
+    def answers(self) -> TurnAnswers:
+        assert self._answers is not None, "progress() has not run to its end"
+        return self._answers
+
+    async def progress(self) -> AsyncGenerator[ToolCallProgress, None]:
+        updates: asyncio.Queue[ToolCallProgress] = asyncio.Queue()
+        answering = asyncio.create_task(
+            answer_tool_calls(*self._arguments, on_progress=updates.put_nowait, **self._options)
+        )
+        try:
+            while not answering.done():
+                next_update = asyncio.ensure_future(updates.get())
+                try:
+                    await asyncio.wait({answering, next_update}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if not next_update.done():
+                        next_update.cancel()
+                if next_update.done() and not next_update.cancelled():
+                    yield next_update.result()
+            while not updates.empty():
+                yield updates.get_nowait()
+            self._answers = answering.result()
+        finally:
+            if not answering.done():
+                answering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await answering
+
+
+def _images_message(results: Sequence[ToolResult]) -> dict[str, Any] | None:
+    """A user message with the images of this turn's tool results, for a model that reads images:
+    providers take images in user messages only, not in tool messages."""
+    parts: list[dict[str, Any]] = []
+    for result in results:
+        if result.images:
+            parts.append(
+                {"type": "text", "text": f"The images of the tool call {result.tool_call_id} ({result.name}):"}
+            )
+            parts.extend(image.openai_part() for image in result.images)
+    return {"role": "user", "content": parts} if parts else None
 
 
 def _without_reasoning(message: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -163,6 +255,8 @@ class _Progress:
 
     def add_result(self, result: ToolResult) -> None:
         self.messages_added.append(result.message)
+        if result.usage is not None:
+            self.usage += result.usage
         if result.kind == "tool" and result.content.strip():
             self.tool_outputs.append(result.content)
 

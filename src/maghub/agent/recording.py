@@ -28,7 +28,7 @@ class RoundRecorder(Generic[Round]):
 
     async def record(self, event: AssistantTurn | ToolResult) -> None:
         if isinstance(event, ToolResult):
-            await self._append(await self.opened(), event.message, None)
+            await self._append(await self.opened(), event.message, event.usage)
         elif event.tool_calls:
             await self._append(await self.opened(), event.stored_message, event.usage or Usage())
         else:

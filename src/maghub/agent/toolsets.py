@@ -9,7 +9,8 @@ from typing import Any, Protocol
 
 from maghub.mcp.errors import MCPHubError
 from maghub.mcp.connections.manager import MCPManager
-from maghub.mcp.results import error_text
+from maghub.mcp.results import ToolImage, error_text
+from maghub.usage import Usage
 from maghub.mcp.connections.status import ConnectionState
 
 # How long MCPToolSet.when_ready waits for servers that are still connecting (e.g. right after start).
@@ -22,6 +23,10 @@ class ToolOutcome:
 
     text: str
     is_error: bool = False
+    images: tuple[ToolImage, ...] = ()
+    """Images the tool returned (the text names them), shown to models that read images."""
+    usage: Usage | None = None
+    """Tokens maghub's models spent on the call (serving the server's sampling requests)."""
 
 
 class ToolSet(Protocol):
@@ -77,7 +82,7 @@ class MCPToolSet:
             result = await self._manager.call_tool(route.server, route.tool, arguments)
         except MCPHubError as exc:  # no answer could be had: server gone, disabled, tool removed, timeout
             return ToolOutcome(error_text(str(exc)), is_error=True)
-        return ToolOutcome(result.text, result.is_error)
+        return ToolOutcome(result.text, result.is_error, result.images, result.sampling_usage)
 
 
 async def offer_tools(manager: MCPManager, servers: Sequence[str]) -> tuple[MCPToolSet, list[str]]:

@@ -1,5 +1,9 @@
 """Server-sent events as the original MAG frames them: ``data: <json>\\n\\n`` lines, no ``event:``
-or ``id:`` fields, ending with ``data: [DONE]`` (reference §6)."""
+or ``id:`` fields, ending with ``data: [DONE]`` (reference §6).
+
+While nothing else is sent, a ``: keep-alive`` comment line goes out every ``keep_alive_seconds``
+(SPEC §13): a long tool call must not leave a proxy's idle timeout, or a client's read timeout, to
+cut the stream. SSE clients ignore comment lines."""
 
 from __future__ import annotations
 
@@ -9,13 +13,18 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
+import anyio
 from fastapi.responses import StreamingResponse
+from starlette.types import Message, Send
 
+from maghub.agent.events import ToolCallProgress
 from maghub.errors import MaghubError
 
 log = logging.getLogger(__name__)
 
 DONE = b"data: [DONE]\n\n"
+KEEP_ALIVE = b": keep-alive\n\n"
+DEFAULT_KEEP_ALIVE_SECONDS = 15.0
 HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
 
 Event = TypeVar("Event")
@@ -43,11 +52,21 @@ def error_payload(message: str, error_type: str = "api_error") -> dict[str, Any]
     return {"error": {"message": message, "type": error_type}}
 
 
+def tool_progress_payload(event: ToolCallProgress, **where: Any) -> dict[str, Any]:
+    """``{"type": "tool_progress", …}``: a running tool call's progress, in chat and graph streams;
+    ``where`` adds e.g. the graph node's name."""
+    return {"type": "tool_progress", **where, "tool_call_id": event.tool_call_id, **event.progress.payload()}
+
+
 def event_stream(
-    events: AsyncIterator[Event], to_payloads: Callable[[Event], Iterable[dict[str, Any]]]
+    events: AsyncIterator[Event],
+    to_payloads: Callable[[Event], Iterable[dict[str, Any]]],
+    *,
+    keep_alive_seconds: float = DEFAULT_KEEP_ALIVE_SECONDS,
 ) -> StreamingResponse:
     """Relay ``events`` as SSE. A failure after the stream started can no longer change the status
-    code, so it becomes an error event; ``[DONE]`` always ends the stream."""
+    code, so it becomes an error event; ``[DONE]`` always ends the stream. A keep-alive comment goes
+    out whenever the stream was quiet for ``keep_alive_seconds``."""
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -62,4 +81,44 @@ def event_stream(
             yield encode(error_payload("Internal server error; the server log has the details."))
         yield DONE
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=HEADERS)
+    return KeepAliveStreamingResponse(
+        body(), keep_alive_seconds=keep_alive_seconds, media_type="text/event-stream", headers=HEADERS
+    )
+
+
+class KeepAliveStreamingResponse(StreamingResponse):
+    """A streaming response that sends :data:`KEEP_ALIVE` when it was quiet for ``keep_alive_seconds``.
+
+    The body iterator stays in the response's own task (agent loops hold cancel scopes across their
+    yields); the keep-alive runs beside it, and a lock keeps the two from sending at once."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, keep_alive_seconds: float, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.keep_alive_seconds = keep_alive_seconds
+
+    async def stream_response(self, send: Send) -> None:
+        lock = anyio.Lock()
+        last_sent = anyio.current_time()
+        ended = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal last_sent, ended
+            async with lock:
+                if ended:
+                    return
+                await send(message)
+                last_sent = anyio.current_time()
+                ended = message["type"] == "http.response.body" and not message.get("more_body", False)
+
+        async def keep_alive() -> None:
+            while not ended:
+                await anyio.sleep(max(0.0, last_sent + self.keep_alive_seconds - anyio.current_time()))
+                if anyio.current_time() - last_sent >= self.keep_alive_seconds:
+                    await guarded_send({"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True})
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(keep_alive)
+            try:
+                await super().stream_response(guarded_send)
+            finally:
+                group.cancel_scope.cancel()

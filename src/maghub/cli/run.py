@@ -33,6 +33,7 @@ from maghub.graphs.running.events import (
     NodeNotice,
     NodeQueued,
     NodeStarted,
+    NodeToolProgress,
     NodeToolResult,
     RunEvent,
     RunFinished,
@@ -43,6 +44,7 @@ import contextlib
 
 if TYPE_CHECKING:
     from maghub.graphs.running.runs import ExecuteRequest, LiveRun
+    from maghub.service.runtime import Runtime
     from maghub.settings import Settings
 
 TOOL_RESULT_PREVIEW_CHARS = 160
@@ -142,11 +144,14 @@ async def _run(settings: Settings, request: ExecuteRequest, view: EventView, int
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, on_interrupt)
     try:
-        runtime = await Runtime.start(settings)
+        # Only the MCP servers the graph uses start: others cost processes and time, and their
+        # failures would interrupt the progress shown.
+        runtime = await Runtime.start(settings, connect_mcp=False)
         try:
             if interrupted:
                 view.stopped_before_start()
                 return RunStatus.CANCELLED
+            await _connect_servers_of(runtime, request.graph_name)
             live = await runtime.runs.start(request)
             if interrupted:
                 live.stop(RunStatus.CANCELLED, "cancelled with Ctrl-C")
@@ -156,6 +161,24 @@ async def _run(settings: Settings, request: ExecuteRequest, view: EventView, int
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _connect_servers_of(runtime: Runtime, graph_name: str | None) -> None:
+    """Start connecting the enabled MCP servers of the graph and its subgraphs (in the background:
+    each node waits for its own servers)."""
+    from maghub.errors import MaghubError
+
+    if not graph_name:
+        return
+    try:
+        graph = await runtime.graphs.load_for_run(graph_name)
+    except MaghubError:
+        return  # the run's start says what is wrong with the graph
+    manager = runtime.mcp.manager
+    configured = {config.name: config for config in manager.configs()}
+    for name in sorted(graph.mcp_server_names()):
+        if name in configured and configured[name].enabled:
+            await manager.connect(name, wait=False)
 
 
 async def _follow(events: AsyncIterator[RunEvent], view: EventView) -> str:
@@ -180,8 +203,8 @@ class EventView(abc.ABC):
 
 class JsonLines(EventView):
     """``{"event": "node_started", ...the event's fields}`` per line; event names are the snake_case
-    names of :mod:`maghub.graphs.running.events` (run_started, node_started, node_chunk, node_tool_result,
-    node_finished, node_failed, run_finished)."""
+    names of :mod:`maghub.graphs.running.events` (run_started, node_started, node_chunk, node_tool_progress,
+    node_tool_result, node_finished, node_failed, run_finished)."""
 
     def show(self, event: RunEvent) -> None:
         name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()
@@ -217,6 +240,8 @@ class ProgressView(EventView):
         elif isinstance(event, NodeToolResult):
             name = self._tool_names.get(str(event.message.get("tool_call_id")), "tool")
             self._say(f"  [dim]↳ {escape(name)}: {escape(_preview(str(event.message.get('content') or '')))}[/]")
+        elif isinstance(event, NodeToolProgress):
+            self._say(f"  [dim]⋯ {escape(_progress_line(event))}[/]")
         elif isinstance(event, NodeNotice):
             self._say(f"  [yellow]! {escape(event.message)}[/]")
         elif isinstance(event, NodeQueued):
@@ -275,6 +300,13 @@ class ProgressView(EventView):
                 name = (call.get("function") or {}).get("name")
                 if call.get("id") and name:
                     self._tool_names[call["id"]] = name
+
+
+def _progress_line(event: NodeToolProgress) -> str:
+    update = event.progress.progress
+    amount = f"{update.progress:g}/{update.total:g}" if update.total is not None else f"{update.progress:g}"
+    message = f" {update.message}" if update.message else ""
+    return f"{update.tool} ({update.server}): {amount}{message}"
 
 
 def _preview(text: str) -> str:

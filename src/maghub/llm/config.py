@@ -81,6 +81,10 @@ class ModelConfig(BaseModel):
         description="At most this many calls to the model at once from this server, chat and every graph run "
         "together (e.g. the provider's rate limit); further calls wait, reported as queued. Default: no limit.",
     )
+    vision: bool = Field(
+        default=False,
+        description="The model reads images: images that tools return are shown to it, not only named.",
+    )
 
     @model_validator(mode="before")
     @classmethod

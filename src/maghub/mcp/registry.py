@@ -56,14 +56,15 @@ class MCPRegistry:
         self._tools_dir = tools_dir
         self._lock = asyncio.Lock()
 
-    async def start(self) -> ApplyResult:
-        """Hand the stored servers to the manager; enabled ones connect in the background. Secrets that
-        rows stored by older versions hold in clear (in ``args`` or ``url``) are encrypted first."""
+    async def start(self, *, connect: bool = True) -> ApplyResult:
+        """Hand the stored servers to the manager; enabled ones connect in the background (unless not
+        ``connect``: then they wait to be connected). Secrets that rows stored by older versions hold
+        in clear (in ``args`` or ``url``) are encrypted first."""
         async with self._lock:
             async with self._db.write() as session:
                 for row in await McpServerRepository(session).list(for_update=True):
                     self._update_row(row, self._to_config(row))  # rewrites only a row stored otherwise
-            return await self.manager.apply(await self.configs())
+            return await self.manager.apply(await self.configs(), connect=connect)
 
     # --- reading -----------------------------------------------------------------------------------
 

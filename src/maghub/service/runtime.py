@@ -39,6 +39,7 @@ from maghub.schedules.firing import ScheduleFirer
 from maghub.schedules.service import ScheduleService
 from maghub.security.secrets import SecretBox, load_or_create_key
 from maghub.service.lifecycle import ActivityTracker, ShutdownController
+from maghub.llm.sampler import ModelSampler
 from maghub.settings import Settings
 from maghub.store.database import Database
 from maghub.tools.registry import AIToolRegistry
@@ -82,9 +83,11 @@ class Runtime:
         request_exit: Callable[[], None] | None = None,
         *,
         mcp_policy: ConnectionPolicy | None = None,
+        connect_mcp: bool = True,
     ) -> Runtime:
         """Build everything; must be closed with :meth:`aclose` in the same task (MCP sessions
-        belong to the task that opened them)."""
+        belong to the task that opened them). ``connect_mcp=False``: the enabled MCP servers are
+        configured but not connected (``maghub run`` connects only those its graph uses)."""
         ensure_data_dir(settings)
         tracing.configure_from_environment()  # before anything is traced; the SDK loads only if asked
         resources = AsyncExitStack()
@@ -100,7 +103,13 @@ class Runtime:
             llm_clients = LLMClientPool(default_timeout=settings.llm_timeout_seconds)
             resources.push_async_callback(llm_clients.aclose)
             owner = ProcessOwner.this_process(settings.data_dir)
-            mcp_policy = replace(mcp_policy or ConnectionPolicy(), process_owner=owner.tag if owner else None)
+            models = ModelRegistry(database, secrets, llm_clients)
+            mcp_policy = replace(
+                mcp_policy or ConnectionPolicy(),
+                process_owner=owner.tag if owner else None,
+                tool_result_max_chars=settings.tool_result_max_chars,
+                sampler=ModelSampler(models),
+            )
             await resources.enter_async_context(ending_left_behind(owner, mcp_policy.kill_grace))
             manager = await resources.enter_async_context(MCPManager(mcp_policy))
             mcp = MCPRegistry(database, secrets, manager, tools_dir=tools_dir(settings.data_dir))
@@ -108,9 +117,8 @@ class Runtime:
                 tools_dir(settings.data_dir), mcp, install_timeout=settings.tool_install_timeout_seconds
             )
             await ai_tools.start()
-            await mcp.start()
+            await mcp.start(connect=connect_mcp)
             activity = ActivityTracker()
-            models = ModelRegistry(database, secrets, llm_clients)
             await models.seal_stored_secrets()
             graphs = GraphRegistry(database, models, mcp)
             engine = EngineServices(

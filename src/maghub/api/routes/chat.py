@@ -12,8 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, field_validator
 
-from maghub.agent import AgentFailed, LLMChunk, ToolResult
+from maghub.agent import AgentFailed, LLMChunk, ToolCallProgress, ToolResult
 from maghub.api.deps import RuntimeDep
+from maghub.api.owners import UserIdField, UserIdQuery, owner
 from maghub.api.schemas.chat import (
     ChatReply,
     Compacted,
@@ -25,9 +26,8 @@ from maghub.api.schemas.chat import (
     TitleChanged,
 )
 from maghub.api.security import TokenUser
-from maghub.api.sse import documented_stream, error_payload, event_stream
+from maghub.api.sse import documented_stream, error_payload, event_stream, tool_progress_payload
 from maghub.chat.conversations import CompactType
-from maghub.api.owners import UserIdField, UserIdQuery, owner
 from maghub.chat.reply import collect_reply
 from maghub.chat.service import ChatEvent, ChatNotice, ChatRequest
 from maghub.errors import InvalidInputError
@@ -56,6 +56,8 @@ CHAT_EVENTS = """With `stream: true` (the default) the events are, in order of a
 - the model's OpenAI `chat.completion.chunk` objects as it streams (`choices[0].delta.content`,
   `delta.tool_calls`, a final `usage`);
 - each tool result as the tool message `{"role": "tool", "tool_call_id", "content"}`;
+- `{"type": "tool_progress", "tool_call_id", "server", "tool", "progress", "total"?, "message"?}`: a
+  progress notification of a tool call still running;
 - `{"type": "notice", "message"}`: something the user should know (e.g. an MCP server that is not connected);
 - `{"error": {"message", "type": "model_error"}}` when the model call failed.
 
@@ -68,6 +70,8 @@ def chat_payloads(event: ChatEvent) -> Iterable[dict[str, Any]]:
         return (event.chunk,)
     if isinstance(event, ToolResult):
         return (event.message,)
+    if isinstance(event, ToolCallProgress):
+        return (tool_progress_payload(event),)
     if isinstance(event, AgentFailed):
         return (error_payload(event.message, "model_error"),)
     if isinstance(event, ChatNotice):
@@ -92,7 +96,7 @@ async def chat_completions(body: ChatCompletionBody, runtime: RuntimeDep, user: 
     )
     turn = await runtime.chat.start(request)
     if body.stream:
-        return event_stream(turn.events(), chat_payloads)
+        return event_stream(turn.events(), chat_payloads, keep_alive_seconds=runtime.settings.sse_keepalive_seconds)
     return (await collect_reply(turn)).to_json()
 
 

@@ -138,7 +138,9 @@ async def _stream(runtime: Runtime, kind: GenerationKind, body: GenerationBody, 
         **extra,
     )
     started = await runtime.generation.start(kind, request)
-    return event_stream(started.events(), generation_payloads)
+    return event_stream(
+        started.events(), generation_payloads, keep_alive_seconds=runtime.settings.sse_keepalive_seconds
+    )
 
 
 @router.post(

@@ -14,7 +14,7 @@ from maghub.api.owners import UserIdField, UserIdQuery, owner
 from maghub.api.schemas.graphs import RunCancelled
 from maghub.api.schemas.graphs import RunView as RunViewBody
 from maghub.api.security import TokenUser
-from maghub.api.sse import documented_stream, error_payload, event_stream
+from maghub.api.sse import documented_stream, error_payload, event_stream, tool_progress_payload
 from maghub.graphs.running.events import (
     NodeChunk,
     NodeFailed,
@@ -22,6 +22,7 @@ from maghub.graphs.running.events import (
     NodeNotice,
     NodeQueued,
     NodeStarted,
+    NodeToolProgress,
     NodeToolResult,
     RunEvent,
     RunFinished,
@@ -58,6 +59,8 @@ RUN_EVENTS = """The original MAG's graph events; every node event has `node_name
 - `{"type": "node_queued", "model", "limit", "node_name"}` when the node's next model call waits for one of the
   model's `max_concurrency` slots (`limit` calls to `model` are in flight on this server);
 - `{"type": "notice", "message", "node_name"}`;
+- `{"type": "tool_progress", "node_name", "tool_call_id", "server", "tool", "progress", "total"?, "message"?}`: a
+  progress notification of a tool call still running;
 - `{"type": "node_end", "node_name"}` when a node ends (`"status": "failed"` after its
   `{"error": {"message", "type": "execution_error"}, "node_name"}`);
 - at the end `{"type": "graph_complete", "final_result", "execution_chain"}`, or, when the run failed or was
@@ -93,6 +96,8 @@ def run_payloads(event: RunEvent) -> Iterable[dict[str, Any]]:
         return (_tagged(event.chunk, event.node, event.run_path),)
     if isinstance(event, NodeToolResult):
         return (_tagged(event.message, event.node, event.run_path),)
+    if isinstance(event, NodeToolProgress):
+        return (_tagged(tool_progress_payload(event.progress), event.node, event.run_path),)
     if isinstance(event, NodeNotice):
         return (_tagged({"type": "notice", "message": event.message}, event.node, event.run_path),)
     if isinstance(event, NodeFinished):
@@ -147,7 +152,11 @@ async def execute(body: ExecuteBody, runtime: RuntimeDep, user: TokenUser) -> An
         continue_from_checkpoint=body.continue_from_checkpoint,
     )
     live = await runtime.runs.start(request, background=body.background)
-    return event_stream(_followed(live, body.stream_mode == "blocks"), run_payloads)
+    return event_stream(
+        _followed(live, body.stream_mode == "blocks"),
+        run_payloads,
+        keep_alive_seconds=runtime.settings.sse_keepalive_seconds,
+    )
 
 
 def run_view_json(view: RunView) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from maghub.agent import (
     AssistantTurn,
     LLMChunk,
     LLMQueued,
+    ToolCallProgress,
     ToolResult,
     TransferTarget,
     offer_tools,
@@ -39,6 +40,7 @@ from maghub.graphs.running.events import (
     NodeNotice,
     NodeQueued,
     NodeStarted,
+    NodeToolProgress,
     NodeToolResult,
     RunEvent,
     RunFinished,
@@ -343,6 +345,8 @@ class GraphTurn:
                     self._emit(NodeQueued(execution, node.name, node.scope, event.model, event.limit))
                 elif isinstance(event, AssistantTurn):
                     await stored.store(event)
+                elif isinstance(event, ToolCallProgress):
+                    self._emit(NodeToolProgress(execution, node.name, node.scope, event))
                 elif isinstance(event, ToolResult):
                     await stored.store(event)
                     self._emit(NodeToolResult(execution, node.name, node.scope, event.message))

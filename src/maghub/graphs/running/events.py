@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from maghub.agent.events import ToolCallProgress
 from maghub.graphs.running.state import RunStatus
 
 
@@ -58,6 +59,16 @@ class NodeToolResult:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeToolProgress:
+    """A progress notification of a node's tool call that is still running (not stored)."""
+
+    execution: int
+    node: str
+    run_path: str
+    progress: ToolCallProgress
+
+
+@dataclass(frozen=True, slots=True)
 class NodeNotice:
     """Something the user should know that does not stop the node (an MCP server without tools)."""
 
@@ -93,5 +104,14 @@ class RunFinished:
     error: str | None = None
 
 
-NodeEvent: TypeAlias = NodeStarted | NodeQueued | NodeChunk | NodeToolResult | NodeNotice | NodeFinished | NodeFailed
+NodeEvent: TypeAlias = (
+    NodeStarted
+    | NodeQueued
+    | NodeChunk
+    | NodeToolProgress
+    | NodeToolResult
+    | NodeNotice
+    | NodeFinished
+    | NodeFailed
+)
 RunEvent: TypeAlias = RunStarted | NodeEvent | RunFinished

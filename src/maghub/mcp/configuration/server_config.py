@@ -38,6 +38,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -97,6 +98,9 @@ _RENAMES = {
     "auto_approve": "auto_approve",
     "ai_generated": "ai_generated",
     "aiGenerated": "ai_generated",
+    "sampling_model": "sampling_model",
+    "samplingModel": "sampling_model",
+    "roots": "roots",
 }
 # The canonical field each input key is reported under.
 _CANONICAL_OF = {
@@ -114,6 +118,8 @@ _FIELD_HINTS = {
     "auto_approve": 'a list of tool names, e.g. ["get_time"]',
     "command": "the program to run, e.g. 'npx'",
     "cwd": "a directory path",
+    "sampling_model": "the name of a model configured in maghub",
+    "roots": 'a list of absolute paths, e.g. ["/home/me/project"]',
 }
 # Keys that carry the entry's identity, which comes from the enclosing mapping instead.
 _IDENTITY_KEYS = frozenset({"name", "id"})
@@ -166,6 +172,12 @@ class ServerConfig(BaseModel):
     timeout: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, description="Seconds per tool call.")
     auto_approve: list[str] = Field(default_factory=list)
     ai_generated: bool = False
+    sampling_model: str | None = Field(
+        default=None, description="The maghub model that serves the server's sampling requests (none: refused)."
+    )
+    roots: list[str] = Field(
+        default_factory=list, description="The roots the server is told about: absolute paths or file:// URIs."
+    )
 
     @field_validator("name")
     @classmethod
@@ -202,11 +214,43 @@ class ServerConfig(BaseModel):
             raise ValueError(f"must be an http:// or https:// URL, e.g. {example} (got {shown!r})")
         return value
 
+    @field_validator("sampling_model")
+    @classmethod
+    def _check_sampling_model(cls, value: str | None) -> str | None:
+        return value.strip() or None if value else None
+
+    @field_validator("roots")
+    @classmethod
+    def _check_roots(cls, value: list[str]) -> list[str]:
+        for root in value:
+            if not (root.startswith("file://") or PurePosixPath(root).is_absolute()):
+                raise ValueError(f"must be absolute paths or file:// URIs, e.g. /home/me/project (got {root!r})")
+        return value
+
+    def root_uris(self) -> list[str]:
+        return [root if root.startswith("file://") else PurePosixPath(root).as_uri() for root in self.roots]
+
+    @property
+    def asks_back(self) -> bool:
+        """The server may send requests to maghub (sampling, roots): its session needs the
+        initialize-era protocol, whose connections carry such requests."""
+        return bool(self.sampling_model or self.roots)
+
     @property
     def connection_settings(self) -> tuple[object, ...]:
         """What a live connection depends on: when these change, the server must reconnect
         (``timeout``, ``enabled``, ``auto_approve`` and extras take effect without one)."""
-        return (self.transport, self.command, tuple(self.args), self.env, self.cwd, self.url, self.headers)
+        return (
+            self.transport,
+            self.command,
+            tuple(self.args),
+            self.env,
+            self.cwd,
+            self.url,
+            self.headers,
+            self.sampling_model,
+            tuple(self.roots),
+        )
 
     def extra_fields(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -431,7 +475,17 @@ def to_mag_entry(config: ServerConfig) -> dict[str, Any]:
         entry["headers"] = dict(config.headers)
     if config.ai_generated:
         entry["ai_generated"] = True
+    entry.update(_client_side_settings(config))
     return {**config.extra_fields(), **entry}
+
+
+def _client_side_settings(config: ServerConfig) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if config.sampling_model:
+        settings["sampling_model"] = config.sampling_model
+    if config.roots:
+        settings["roots"] = list(config.roots)
+    return settings
 
 
 def to_mag_document(configs: Iterable[ServerConfig]) -> dict[str, Any]:
@@ -461,4 +515,5 @@ def to_hub_config(config: ServerConfig) -> dict[str, Any]:
         entry["autoApprove"] = list(config.auto_approve)
     if config.ai_generated:
         entry["ai_generated"] = True
+    entry.update(_client_side_settings(config))
     return {**config.extra_fields(), **entry}

@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -27,13 +28,16 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from maghub.mcp.configuration.server_config import URL_TRANSPORTS, ServerConfig
-from maghub.mcp.errors import MCPHubError, ServerNotConnectedError, ToolTimeoutError
 from maghub.mcp.connections.failures import describe_failure, lost_failure, timeout_failure
 from maghub.mcp.connections.policy import ConnectionPolicy
-from maghub.mcp.results import ToolCallResult
 from maghub.mcp.connections.session import Session, list_all_tools, open_session
-from maghub.mcp.tools import ToolSpec
 from maghub.mcp.connections.transports import Link, LinkAttempt
+from maghub.mcp.errors import MCPHubError, ServerNotConnectedError, ToolTimeoutError
+from maghub.mcp.progress import ToolProgress, current_listener
+from maghub.mcp.results import ToolCallResult
+from maghub.mcp.sampling import roots_callback, sampling_callback
+from maghub.usage import Usage
+from maghub.mcp.tools import ToolSpec
 
 # Also what connection.py and probe.py import from here once the SDK is loaded.
 __all__ = [
@@ -74,6 +78,41 @@ class _ToolListChanges:
             log.debug("MCP server sent an unreadable message: %s", message, extra={"server": self._server})
 
 
+class _Sampled:
+    def __init__(self) -> None:
+        self.total: Usage | None = None
+
+    def add(self, usage: Usage) -> None:
+        self.total = usage if self.total is None else self.total + usage
+
+
+class _SamplingUsage:
+    """Which tool call the tokens of a sampling request count for. The SDK does not say which call a
+    server's request belongs to: they count for the latest call still running on the session."""
+
+    def __init__(self, server: str) -> None:
+        self._server = server
+        self._running: list[_Sampled] = []
+
+    @contextmanager
+    def tracking(self) -> Iterator[_Sampled]:
+        sampled = _Sampled()
+        self._running.append(sampled)
+        try:
+            yield sampled
+        finally:
+            self._running.remove(sampled)
+
+    def count(self, usage: Usage) -> None:
+        if self._running:
+            self._running[-1].add(usage)
+        else:
+            log.info(
+                "MCP sampling outside any tool call: its tokens count for no conversation",
+                extra={"server": self._server},
+            )
+
+
 @asynccontextmanager
 async def open_live_session(
     config: ServerConfig, attempt: LinkAttempt, policy: ConnectionPolicy
@@ -81,16 +120,29 @@ async def open_live_session(
     """Connect (transport, handshake, tool list); leaving the block closes everything. The caller bounds
     the time it may take (see :mod:`maghub.mcp.connections.session`)."""
     changes = _ToolListChanges(config.name)
+    sampling = _SamplingUsage(config.name)
     async with open_session(
-        config, attempt, kill_grace=policy.kill_grace, owner=policy.process_owner, message_handler=changes.on_message
+        config,
+        attempt,
+        kill_grace=policy.kill_grace,
+        owner=policy.process_owner,
+        message_handler=changes.on_message,
+        sampling_callback=sampling_callback(config, policy.sampler, sampling.count),
+        list_roots_callback=roots_callback(config) if config.roots else None,
     ) as session:
-        yield LiveSession(config, session, policy, changes)
+        yield LiveSession(config, session, policy, changes, sampling)
 
 
 class LiveSession:
     def __init__(
-        self, config: ServerConfig, session: Session, policy: ConnectionPolicy, changes: _ToolListChanges
+        self,
+        config: ServerConfig,
+        session: Session,
+        policy: ConnectionPolicy,
+        changes: _ToolListChanges,
+        sampling: _SamplingUsage,
     ) -> None:
+        self._sampling = sampling
         self.name = config.name
         self.client: Client = session.client
         self.link: Link = session.link
@@ -119,9 +171,12 @@ class LiveSession:
         raise ServerNotConnectedError or ToolTimeoutError."""
         started = time.monotonic()
         try:
-            with anyio.move_on_after(timeout):
-                result = await self.client.call_tool(tool, arguments)
-                return ToolCallResult.from_mcp(self.name, tool, result, _ms_since(started))
+            with anyio.move_on_after(timeout), self._sampling.tracking() as sampled:
+                result = await self.client.call_tool(tool, arguments, progress_callback=self._progress_relay(tool))
+                answer = ToolCallResult.from_mcp(
+                    self.name, tool, result, _ms_since(started), max_chars=self._policy.tool_result_max_chars
+                )
+                return replace(answer, sampling_usage=sampled.total) if sampled.total else answer
         except MCPError as exc:  # the server answered with a JSON-RPC error, or the connection closed
             if exc.code == mcp_types.CONNECTION_CLOSED:
                 raise ServerNotConnectedError(self.name, "the connection was lost during the call") from exc
@@ -135,6 +190,21 @@ class LiveSession:
             log.warning("MCP tool call failed: %s", exc, extra={"server": self.name, "tool": tool})
             return ToolCallResult.failure(self.name, tool, str(exc), _ms_since(started))
         raise ToolTimeoutError(self.name, tool, timeout)
+
+    def _progress_relay(self, tool: str) -> Callable[[float, float | None, str | None], Awaitable[None]] | None:
+        """Passes the server's progress notifications for one call to the caller's listener, if any
+        (without a callback the SDK asks the server for no progress at all)."""
+        listener = current_listener()
+        if listener is None:
+            return None
+
+        async def relay(progress: float, total: float | None, message: str | None) -> None:
+            try:
+                listener(ToolProgress(self.name, tool, progress, total, message))
+            except Exception:  # a listener's bug must not break the call
+                log.exception("tool progress listener failed", extra={"server": self.name, "tool": tool})
+
+        return relay
 
     async def offers_tool(self, name: str) -> bool:
         if any(spec.name == name for spec in self.tools):

@@ -82,10 +82,11 @@ class MCPManager:
 
     # --- configuration -----------------------------------------------------------------------------
 
-    async def apply(self, configs: Iterable[ServerConfig]) -> ApplyResult:
+    async def apply(self, configs: Iterable[ServerConfig], *, connect: bool = True) -> ApplyResult:
         """Make ``configs`` the set of servers. New and changed enabled servers connect in the
-        background (this never waits for a connection); removed servers are stopped, and so are
-        changed ones before they reconnect; untouched servers keep their sessions."""
+        background (this never waits for a connection; with ``connect=False`` they wait for
+        :meth:`connect`); removed servers are stopped, and so are changed ones before they
+        reconnect; untouched servers keep their sessions."""
         wanted = list(configs)
         check_unique_names(wanted)
         task_group = self._require_open()
@@ -119,7 +120,7 @@ class MCPManager:
                         to_start.append(name)
                     connection.config = new[name]
             for name in to_start:
-                if new[name].enabled:
+                if connect and new[name].enabled:
                     await self._connections[name].start(task_group)
 
         if added or changed or removed:

@@ -9,6 +9,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Any
 
 from maghub.mcp.configuration.server_config import ServerConfig, Transport
 
@@ -61,6 +62,10 @@ class ConnectionPolicy:
     which data dir, started it, so that the next start can end what a crashed one left running
     (:mod:`maghub.mcp.connections.orphans`)."""
     max_parallel_connects: int = 8
+    tool_result_max_chars: int = 100_000
+    """The most characters of one tool result an LLM reads (``MAGHUB_TOOL_RESULT_MAX_CHARS``)."""
+    sampler: Any = None
+    """Serves servers' sampling requests (a :class:`maghub.mcp.sampling.Sampler`); none: refused."""
 
     def connect_timeout(self, config: ServerConfig) -> float:
         if config.transport == Transport.STDIO and config.command and is_package_runner(config.command, config.args):

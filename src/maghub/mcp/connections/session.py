@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import mcp_types
 from mcp import Client
@@ -54,12 +55,22 @@ async def open_session(
     kill_grace: float,
     owner: str | None = None,
     message_handler: MessageHandler | None = None,
+    sampling_callback: Any = None,
+    list_roots_callback: Any = None,
 ) -> AsyncIterator[Session]:
     async with open_link(config, attempt, kill_grace=kill_grace, owner=owner) as link:
         # mode="auto": the 2026 protocol with servers that offer it, the initialize handshake with all
-        # others. No response cache: maghub keeps the tool list itself and refreshes it on changes.
+        # others — except for servers set up to ask maghub for sampling or roots: a 2026-07-28
+        # connection cannot carry a server's requests to its client. No response cache: maghub keeps
+        # the tool list itself and refreshes it on changes.
         client = Client(
-            nullcontext(link.streams), mode="auto", cache=None, client_info=CLIENT_INFO, message_handler=message_handler
+            nullcontext(link.streams),
+            mode="legacy" if config.asks_back else "auto",
+            cache=None,
+            client_info=CLIENT_INFO,
+            message_handler=message_handler,
+            sampling_callback=sampling_callback,
+            list_roots_callback=list_roots_callback,
         )
         async with client:
             yield Session(client=client, link=link, tools=await list_all_tools(client, config.name))

@@ -5,6 +5,7 @@ Run: ``python -m maghub.testing.mcp_servers.toolbox [--transport stdio|sse|strea
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -13,7 +14,15 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult
+from mcp_types import (
+    BlobResourceContents,
+    CallToolResult,
+    EmbeddedResource,
+    ImageContent,
+    SamplingMessage,
+    TextContent,
+    TextResourceContents,
+)
 from pydantic import BaseModel
 
 from maghub.testing.mcp_servers.cli import serve
@@ -50,6 +59,57 @@ def build_server(name: str = "toolbox") -> MCPServer:
         """Wait, then answer: a tool that is slow (or hung, with a large value)."""
         await anyio.sleep(seconds)
         return f"slept {seconds}"
+
+    @server.tool()
+    async def count_steps(steps: int, ctx: Context, seconds_per_step: float = 0.1) -> str:
+        """Work in ``steps`` steps, reporting progress after each (a client that asked for it gets it)."""
+        for step in range(1, steps + 1):
+            await anyio.sleep(seconds_per_step)
+            await ctx.report_progress(step, steps, f"step {step} of {steps}")
+        return f"counted {steps} steps"
+
+    @server.tool()
+    def picture(size: int = 1000, caption: str = "") -> CallToolResult:
+        """An image of ``size`` bytes (a PNG header, then padding), after an optional text caption."""
+        content: list[Any] = [TextContent(type="text", text=caption)] if caption else []
+        content.append(
+            ImageContent(type="image", data=base64.b64encode(_png_bytes(size)).decode(), mime_type="image/png")
+        )
+        return CallToolResult(content=content)
+
+    @server.tool()
+    def embedded_file(size: int = 1000, text: bool = False) -> CallToolResult:
+        """A file as an embedded resource: text contents, or a base64 blob of ``size`` bytes."""
+        uri = f"file:///data/file-{size}.{'txt' if text else 'bin'}"
+        contents: Any = (
+            TextResourceContents(uri=uri, mime_type="text/plain", text="x" * size)
+            if text
+            else BlobResourceContents(
+                uri=uri, mime_type="application/octet-stream", blob=base64.b64encode(b"\0" * size).decode()
+            )
+        )
+        return CallToolResult(content=[EmbeddedResource(type="resource", resource=contents)])
+
+    @server.tool()
+    async def ask_model(question: str, ctx: Context) -> str:
+        """Ask the client's model (MCP sampling) and return its answer."""
+        reply = await ctx.session.create_message(
+            messages=[SamplingMessage(role="user", content=TextContent(type="text", text=question))],
+            max_tokens=100,
+            system_prompt="Answer briefly.",
+        )
+        return f"the model said: {reply.content.text}"
+
+    @server.tool()
+    async def client_roots(ctx: Context) -> str:
+        """The roots the client reports, one URI a line."""
+        listed = await ctx.session.list_roots()
+        return "\n".join(str(root.uri) for root in listed.roots)
+
+    @server.tool()
+    def long_text(chars: int) -> str:
+        """A text of ``chars`` characters."""
+        return ("0123456789" * (chars // 10 + 1))[:chars]
 
     @server.tool()
     async def wait_for_cancel(token: str, seconds: float = 60) -> str:
@@ -153,6 +213,11 @@ async def announce_tools_changed(ctx: Context) -> None:
     # bus); an initialize-era client through the plain notification, which the SDK drops at 2026.
     await ctx.notify_tools_changed()
     await ctx.session.send_tool_list_changed()
+
+
+def _png_bytes(size: int) -> bytes:
+    header = b"\x89PNG\r\n\x1a\n"
+    return header + b"\0" * max(0, size - len(header))
 
 
 def main(argv: list[str] | None = None) -> None:
