@@ -5,7 +5,8 @@ embedded text resources as they are; images, audio, binary resources and resourc
 placeholder naming their type and size, never their base64 data (a 150 KB image would be 200 000
 characters of noise; models marked ``vision`` get the images themselves besides); without any
 content blocks, the JSON of the structured content. The whole text is capped (``max_chars``,
-``MAGHUB_TOOL_RESULT_MAX_CHARS``) with a note saying how much was cut. Errors read ``Error: …`` (the original MAG gave the LLM JSON-encoded MCP content objects instead).
+``MAGHUB_TOOL_RESULT_MAX_CHARS``) with a note saying how much was cut. Errors read ``Error: …``
+(the original MAG gave the LLM JSON-encoded MCP content objects instead).
 """
 
 from __future__ import annotations
