@@ -143,7 +143,7 @@ class _ModelCall:
 
 async def _call_model(
     llm: LLMClient,
-    conversation: list[dict[str, Any]],
+    conversation: list[Mapping[str, Any]],
     offer: ToolOffer,
     *,
     call_index: int,

@@ -154,7 +154,7 @@ def _block_text(block: mcp_types.ContentBlock) -> str:
 def _base64_bytes(data: str | bytes) -> int:
     """The decoded size of base64 ``data``, without decoding it."""
     length = len(data)
-    padding = len(data) - len(data.rstrip(b"=" if isinstance(data, bytes) else "="))
+    padding = len(data) - len(data.rstrip(b"=")) if isinstance(data, bytes) else len(data) - len(data.rstrip("="))
     return max(0, length * 3 // 4 - padding)
 
 

@@ -72,7 +72,9 @@ def roots_callback(config: ServerConfig) -> Any:
     """The SDK's ``list_roots_callback``: the server's ``roots`` setting as file URIs."""
 
     async def list_roots(_context: Any) -> mcp_types.ListRootsResult:
-        return mcp_types.ListRootsResult(roots=[mcp_types.Root(uri=uri) for uri in config.root_uris()])
+        # pydantic turns each str into a FileUrl
+        roots = [mcp_types.Root(uri=uri) for uri in config.root_uris()]  # type: ignore[arg-type]
+        return mcp_types.ListRootsResult(roots=roots)
 
     return list_roots
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from typing import Any
@@ -23,6 +23,7 @@ import mcp_types
 from mcp import Client
 from mcp.client.session import IncomingMessage
 from mcp.client.subscriptions import SubscriptionLost
+from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
@@ -191,7 +192,7 @@ class LiveSession:
             return ToolCallResult.failure(self.name, tool, str(exc), _ms_since(started))
         raise ToolTimeoutError(self.name, tool, timeout)
 
-    def _progress_relay(self, tool: str) -> Callable[[float, float | None, str | None], Awaitable[None]] | None:
+    def _progress_relay(self, tool: str) -> ProgressFnT | None:
         """Passes the server's progress notifications for one call to the caller's listener, if any
         (without a callback the SDK asks the server for no progress at all)."""
         listener = current_listener()
