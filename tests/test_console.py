@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from maghub.api.console_site import CONSOLE_DIR
+from maghub.api.mounts.console import CONSOLE_DIR
 from maghub.settings import Settings
 from maghub.testing.harness import RunningMaghub, running_maghub
 from maghub.testing.mcp_servers.harness import MARKER_VARIABLE
@@ -67,7 +67,7 @@ async def test_client_side_routes_get_index_html_and_hashed_assets_are_cached_fo
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
     # a stale or made-up asset is a 404, never index.html served as JavaScript
     assert (await maghub.client.get("/ui/assets/index-00000000.js")).status_code == 404
-    for escape in ("/ui/assets/..%2f..%2fapp.py", "/ui/..%2fapp.py", "/ui/assets/%2e%2e/%2e%2e/console_site.py"):
+    for escape in ("/ui/assets/..%2f..%2fapp.py", "/ui/..%2fapp.py", "/ui/assets/%2e%2e/%2e%2e/mounts/console.py"):
         response = await maghub.client.get(escape)
         assert response.status_code in (200, 404) and "mount_console" not in response.text, escape
     # the API next to it is untouched

@@ -21,8 +21,8 @@ from maghub.llm.assembler import StreamAssembler
 from maghub.llm.client import LLMClient, strip_think
 from maghub.llm.config import ModelConfig
 from maghub.llm.errors import LLMError, LLMErrorKind
-from maghub.llm.pool import LLMClientPool
-from maghub.llm.sse import iter_sse_data
+from maghub.llm.http.pool import LLMClientPool
+from maghub.llm.http.sse import iter_sse_data
 from maghub.llm.types import ChunkEvent, FinalEvent, StreamEvent
 from maghub.testing.scripted_llm import Reply, ScriptedLLM, serve_app
 from maghub.usage import Usage

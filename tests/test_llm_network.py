@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from maghub.llm.network import MAX_BUFFERED_BYTES, AsyncioBackend, AsyncioHTTPTransport, new_http_client
+from maghub.llm.http.network import MAX_BUFFERED_BYTES, AsyncioBackend, AsyncioHTTPTransport, new_http_client
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 BIG = bytes(range(256)) * 4096  # 1 MiB

@@ -11,9 +11,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from maghub import __version__
-from maghub.api.console_site import mount_console
+from maghub.api.mounts.console import mount_console
 from maghub.api.errors import install_error_handlers
-from maghub.api.gateway import gateway_host, gateway_routes
+from maghub.api.mounts.gateway import gateway_host, gateway_routes
 from maghub.api.input_guard import UnstorableInputGuard
 from maghub.api.middleware import (
     AccessLogMiddleware,
@@ -21,22 +21,20 @@ from maghub.api.middleware import (
     RequestTelemetryMiddleware,
     TrustedRequestGuard,
 )
-from maghub.api.openapi import install_docs, install_openapi
+from maghub.api.openapi.document import install_docs, install_openapi
 from maghub.api.routes import (
-    auth,
     chat,
     generation,
     graph_runs,
     graphs,
     hub,
-    keys,
     mcp,
     metrics,
     models,
     schedules,
     system,
-    users,
 )
+from maghub.api.routes.accounts import auth, keys, users
 from maghub.api.security import mag_access
 from maghub.security.origins import RequestOriginPolicy
 from maghub.service.heap import freeze_long_lived_objects
@@ -78,7 +76,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
         app.state.runtime = runtime
         try:
             if settings.demo:
-                from maghub.api.demo import register_demo_model
+                from maghub.api.mounts.demo import register_demo_model
 
                 await register_demo_model(runtime)
             # Left before the runtime closes: the gateway's sessions (and the runs they follow) end first.
@@ -113,7 +111,7 @@ def create_app(settings: Settings | None = None, *, request_exit: Callable[[], N
     app.router.routes.extend(gateway_routes())
     mount_console(app)
     if settings.demo:
-        from maghub.api.demo import mount_demo_llm
+        from maghub.api.mounts.demo import mount_demo_llm
 
         mount_demo_llm(app, scripting=not settings.auth_enabled)
 

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from maghub.api.routing import allowed_methods
+from maghub.api.openapi.routing import allowed_methods
 from maghub.errors import (
     AuthenticationError,
     ConfigurationError,

@@ -27,7 +27,7 @@ from maghub.generation.sessions import (
     GenerationIncomplete,
     GenerationRequest,
 )
-from maghub.generation.store import StoredSession
+from maghub.generation.store import SessionState, StoredSession
 from maghub.generation.tags import GRAPH_EDITS, TOOL_EDITS, read_edits
 from maghub.graphs.definition.config import GraphDocument
 from maghub.graphs.definition.validation import Catalog as GraphCatalog
@@ -69,9 +69,9 @@ def _problem_text(problem: Mapping[str, Any]) -> str:
     return f"{where}: {problem['message']}"
 
 
-def _already_done(details: Mapping[str, Any], parsed: dict[str, Any]) -> bool:
-    """Whether this very design was saved by an earlier finish command."""
-    return details.get("finished_design") == parsed and bool(details.get("completion"))
+def _already_done(state: SessionState, parsed: dict[str, Any]) -> dict[str, Any] | None:
+    """What an earlier finish command answered, if it saved this very design."""
+    return state.completion if state.finished_design == parsed and state.completion else None
 
 
 async def _catalog(models: ModelRegistry, mcp: MCPManager) -> Catalog:
@@ -93,7 +93,7 @@ class GraphGeneration:
         if not name:
             return
         if stored is not None:
-            target = stored.details.get("target_graph")
+            target = stored.state.target_graph
             if target != name:
                 raise ConflictError(
                     f"Conversation '{request.conversation_id}' "
@@ -103,35 +103,30 @@ class GraphGeneration:
             return
         await self._graphs.get(name)  # 404 for an unknown graph
 
-    async def start_session(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+    async def start_session(self, request: GenerationRequest) -> tuple[str, SessionState]:
         catalog = await _catalog(self._models, self._mcp)
-        details: dict[str, Any] = {"generation_type": self.generation_type}
         if request.graph_name:
             graph = await self._graphs.get(request.graph_name)
             prompt = graph_design_prompt(catalog, graph.config, REQUIREMENT_IN_MESSAGES)
-            details.update(target_graph=graph.name, parsed_results=GraphDesign.from_graph(graph.config).to_dict())
-        else:
-            prompt = graph_design_prompt(catalog)
-            details["parsed_results"] = GraphDesign().to_dict()
-        return prompt, details
+            design = GraphDesign.from_graph(graph.config).to_dict()
+            return prompt, SessionState(self.generation_type, design, target_graph=graph.name)
+        return graph_design_prompt(catalog), SessionState(self.generation_type, GraphDesign().to_dict())
 
-    def apply_reply(self, details: dict[str, Any], reply: str) -> tuple[dict[str, Any], list[str]]:
-        design = GraphDesign.from_dict(details.get("parsed_results"))
+    def apply_reply(self, state: SessionState, reply: str) -> tuple[dict[str, Any], list[str]]:
+        design = GraphDesign.from_dict(state.parsed_results)
         problems = design.apply(read_edits(reply, GRAPH_EDITS))
         return design.to_dict(), problems
 
-    async def finish(self, details: dict[str, Any], request: GenerationRequest) -> FinishOutcome:
-        design = GraphDesign.from_dict(details.get("parsed_results"))
+    async def finish(self, state: SessionState, request: GenerationRequest) -> FinishOutcome:
+        design = GraphDesign.from_dict(state.parsed_results)
         parsed = design.to_dict()
         existing = await self._graphs.names()
         # The graph this session writes: the one it improves, or the one an earlier finish created
         # (unless that was deleted since: then it is new again).
-        target = details.get("target_graph") or (
-            details.get("created_graph") if details.get("created_graph") in existing else None
-        )
-        if _already_done(details, parsed) and details["completion"]["graph_name"] in existing:
-            completion = {**details["completion"], "already_saved": True}
-            return FinishOutcome(GenerationCompleted(completion))
+        target = state.target_graph or (state.created_graph if state.created_graph in existing else None)
+        done = _already_done(state, parsed)
+        if done is not None and done["graph_name"] in existing:
+            return FinishOutcome(GenerationCompleted({**done, "already_saved": True}))
         missing = design.missing_fields()
         problems: list[dict[str, Any]] = []
         if target and design.graph_name and design.graph_name != target:
@@ -233,7 +228,7 @@ class ToolGeneration:
     async def check(self, request: GenerationRequest, stored: StoredSession | None) -> None:
         return None
 
-    async def start_session(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+    async def start_session(self, request: GenerationRequest) -> tuple[str, SessionState]:
         prompt = generator_template(self._mcp.tools())
         unavailable = catalog_from((), self._mcp.status().values()).unavailable_servers
         if unavailable:  # the template lists connected servers only: say which others exist
@@ -241,19 +236,20 @@ class ToolGeneration:
             prompt += (
                 f"\n\nThese configured MCP servers are not connected now; their tools are not listed:\n\n{listed}\n"
             )
-        return prompt, {"generation_type": self.generation_type, "parsed_results": ToolDraft().to_dict()}
+        return prompt, SessionState(self.generation_type, ToolDraft().to_dict())
 
-    def apply_reply(self, details: dict[str, Any], reply: str) -> tuple[dict[str, Any], list[str]]:
-        draft = ToolDraft.from_dict(details.get("parsed_results"))
+    def apply_reply(self, state: SessionState, reply: str) -> tuple[dict[str, Any], list[str]]:
+        draft = ToolDraft.from_dict(state.parsed_results)
         problems = draft.apply(read_edits(reply, TOOL_EDITS))
         return draft.to_dict(), problems
 
-    async def finish(self, details: dict[str, Any], request: GenerationRequest) -> FinishOutcome:
-        draft = ToolDraft.from_dict(details.get("parsed_results"))
+    async def finish(self, state: SessionState, request: GenerationRequest) -> FinishOutcome:
+        draft = ToolDraft.from_dict(state.parsed_results)
         parsed = draft.to_dict()
         servers = {config.name for config in self._mcp.configs()}
-        if _already_done(details, parsed) and details["completion"]["tool_name"] in servers:
-            return FinishOutcome(GenerationCompleted({**details["completion"], "already_saved": True}))
+        done = _already_done(state, parsed)
+        if done is not None and done["tool_name"] in servers:
+            return FinishOutcome(GenerationCompleted({**done, "already_saved": True}))
         missing = draft.missing_fields()
         problems: list[dict[str, Any]] = []
         if draft.folder_name:

@@ -31,7 +31,7 @@ from maghub.agent import AgentFailed, AgentFinished, LLMChunk, run_agent
 from maghub.chat.locks import KeyedLocks
 from maghub.chat.titles import TitleAndTags, generate_title_and_tags
 from maghub.errors import InvalidInputError, MaghubError, NotFoundError
-from maghub.generation.store import GenerationStore, StoredSession
+from maghub.generation.store import GenerationStore, SessionState, StoredSession
 from maghub.generation.tags import is_finish_command
 from maghub.llm.registry import ModelRegistry
 from maghub.llm.types import Usage
@@ -126,13 +126,13 @@ class GenerationKind(Protocol):
     async def check(self, request: GenerationRequest, stored: StoredSession | None) -> None:
         """Raise for a request this kind refuses (before anything streams)."""
 
-    async def start_session(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
-        """The system prompt and the initial details of a new session."""
+    async def start_session(self, request: GenerationRequest) -> tuple[str, SessionState]:
+        """The system prompt and the initial state of a new session."""
 
-    def apply_reply(self, details: dict[str, Any], reply: str) -> tuple[dict[str, Any], list[str]]:
+    def apply_reply(self, state: SessionState, reply: str) -> tuple[dict[str, Any], list[str]]:
         """The design after ``reply``'s tags (``parsed_results``) and the problems applying them."""
 
-    async def finish(self, details: dict[str, Any], request: GenerationRequest) -> FinishOutcome: ...
+    async def finish(self, state: SessionState, request: GenerationRequest) -> FinishOutcome: ...
 
 
 class GenerationService:
@@ -198,7 +198,7 @@ class FinishCommand:
                 # Shielded: a client that leaves must not cut a save between the tool or graph and
                 # the record of it (a second finish would then not know it was saved).
                 with anyio.CancelScope(shield=True):
-                    outcome = await self._kind.finish(stored.details, self._request)
+                    outcome = await self._kind.finish(stored.state, self._request)
                     if outcome.details:
                         await service.store.merge_details(self.conversation_id, outcome.details)
                 yield outcome.event
@@ -233,14 +233,14 @@ class GenerationTurn:
         service, kind, request = self._service, self._kind, self._request
         stored = await service.store.load(self.conversation_id, request.user_id, kind.generation_type)
         if stored is None:
-            system_prompt, details = await kind.start_session(request)
+            system_prompt, state = await kind.start_session(request)
             system = {"role": "system", "content": system_prompt}
             history = [system]
             to_store = [system, self.user_message]
-            new: tuple[str, dict[str, Any]] | None = (kind.default_title, details)
+            new: tuple[str, dict[str, Any]] | None = (kind.default_title, state.to_json())
             number = 1
         else:
-            history, details = stored.messages, stored.details
+            history, state = stored.messages, stored.state
             to_store, new, number = [self.user_message], None, stored.next_round
         opening = asyncio.create_task(
             service.store.open_round(self.conversation_id, request.user_id, number, to_store, new=new)
@@ -268,7 +268,7 @@ class GenerationTurn:
             yield failure
             return
         assert answer is not None
-        parsed, problems = kind.apply_reply(details, answer.output)
+        parsed, problems = kind.apply_reply(state, answer.output)
         with anyio.CancelScope(shield=True):  # the reply is complete: a client leaving now must not lose it
             await service.store.end_round(
                 await opening, answer.messages_added, answer.usage, "completed", details={"parsed_results": parsed}

@@ -10,7 +10,7 @@ conversation detail returns at the top level, as the original web client reads t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +21,7 @@ from maghub.states import ConversationType, RoundStatus
 from maghub.chat.store import apply_naming, history_message, require_not_in_trash
 from maghub.chat.titles import TitleAndTags
 from maghub.errors import ConflictError, NotFoundError
-from maghub.llm.types import Usage
+from maghub.usage import Usage
 from maghub.store.database import Database
 from maghub.store.repositories.conversations import ConversationRepository, OpenRound, row_to_message
 
@@ -29,11 +29,38 @@ AGENT = ConversationType.AGENT
 
 
 @dataclass(frozen=True)
+class SessionState:
+    """What a design session keeps in its conversation's ``details``: the keys are the ones the original
+    MAG web client reads. Finish results the client shows (``final_graph_config``, ``last_finish``,
+    ``final_tool``) are kept beside these, as written."""
+
+    generation_type: str = ""
+    """``graph`` or ``mcp``."""
+    parsed_results: dict[str, Any] | None = None
+    """The design so far, as the tags of the replies built it."""
+    target_graph: str | None = None
+    """The graph this session improves (graph sessions started with ``graph_name``)."""
+    created_graph: str | None = None
+    """The graph an earlier finish created: a later finish saves its next version."""
+    finished_design: dict[str, Any] | None = None
+    """The design the last successful finish saved (an unchanged design is not saved twice)."""
+    completion: dict[str, Any] | None = None
+    """What the last successful finish answered."""
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> SessionState:
+        return cls(**{item.name: stored[item.name] for item in fields(cls) if item.name in stored})
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
 class StoredSession:
     messages: list[dict[str, Any]]
     """Every message so far, the system prompt first, ready to send."""
     next_round: int
-    details: dict[str, Any]
+    state: SessionState
 
 
 class GenerationStore:
@@ -54,7 +81,7 @@ class GenerationStore:
                 raise NotFoundError(
                     f"Conversation '{conversation_id}' belongs to another user; start a new one with another id."
                 )
-            kind = row.details.get("generation_type")
+            kind = SessionState.from_json(row.details).generation_type
             if row.type != AGENT or kind != generation_type:
                 what = f"{kind} generation" if row.type == AGENT else row.type
                 raise ConflictError(
@@ -67,7 +94,7 @@ class GenerationStore:
                 for _round, messages in repo.rounds_with_messages(conversation_id)
                 for message in messages
             ]
-            return StoredSession(messages, row.round_count + 1, dict(row.details))
+            return StoredSession(messages, row.round_count + 1, SessionState.from_json(row.details))
 
         return await self._db.run_read(load)
 

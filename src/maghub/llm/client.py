@@ -28,11 +28,11 @@ import openai
 from maghub.llm.assembler import StreamAssembler
 from maghub.llm.config import ModelConfig
 from maghub.llm.errors import LLMErrorKind, classify, make_error
-from maghub.llm.network import new_http_client
-from maghub.llm.retry import RetryPolicy
+from maghub.llm.http.network import new_http_client
+from maghub.llm.http.retry import RetryPolicy
 from maghub.llm.secrets import model_secret_texts
 from maghub.llm.slots import ModelSlots
-from maghub.llm.sse import iter_sse_data
+from maghub.llm.http.sse import iter_sse_data
 from maghub.llm.types import ChunkEvent, CompletionResult, FinalEvent, QueuedEvent, StreamEvent
 from maghub.security.redaction import log_redactor
 from maghub.usage import Usage
@@ -120,7 +120,7 @@ class LLMClient:
                 assembler = StreamAssembler()
                 held: list[ChunkEvent] = []  # chunks before the first token: dropped if the attempt fails
                 try:
-                    # The raw response, not the SDK's AsyncStream: see maghub.llm.sse for why.
+                    # The raw response, not the SDK's AsyncStream: see maghub.llm.http.sse for why.
                     async with self._open_stream(request) as response, aclosing(_iter_chunks(response)) as chunks:
                         async for chunk in chunks:
                             event = assembler.add(chunk)

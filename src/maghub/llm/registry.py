@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from maghub.errors import InvalidInputError, NotFoundError
 from maghub.llm.config import ModelConfig
-from maghub.llm.pool import LLMClientPool
+from maghub.llm.http.pool import LLMClientPool
 from maghub.llm.secrets import check_no_masked_values, masked_model, restore_model_secrets, sealed_model
 from maghub.security.secrets import SecretBox
 from maghub.store.database import Database

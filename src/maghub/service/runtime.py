@@ -27,7 +27,7 @@ from maghub.graphs.running.engine import EngineServices
 from maghub.graphs.running.run_store import RunStore
 from maghub.graphs.running.runs import RunManager
 from maghub.graphs.sharing.transfer import GraphPackages
-from maghub.llm.pool import LLMClientPool
+from maghub.llm.http.pool import LLMClientPool
 from maghub.llm.registry import ModelRegistry
 from maghub.mcp.connections.manager import MCPManager
 from maghub.mcp.connections.orphans import ProcessOwner, ending_left_behind

@@ -28,6 +28,12 @@ class ModelUpdate(ModelConfig):
     def _check_name(cls, value: str | None) -> str | None:  # type: ignore[override]  # optional here
         return None if value is None else validate_model_name(value)
 
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, value: str | None) -> str | None:  # type: ignore[override]  # optional here
+        # null (like leaving it out) keeps the stored model id; a blank one is refused as on create
+        return None if value is None else ModelConfig._check_model(value)
+
     @model_validator(mode="before")
     @classmethod
     def _model_defaults_to_name(cls, data: Any) -> Any:

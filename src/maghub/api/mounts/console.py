@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
-CONSOLE_DIR = Path(__file__).parent / "console"
+CONSOLE_DIR = Path(__file__).parent.parent / "console"  # api/console: package data
 CONSOLE_PREFIX = "/ui"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"

@@ -122,6 +122,6 @@ class LLMClientPool:
 
 def _new_http_client() -> httpx2.AsyncClient:
     import maghub.llm.client  # noqa: F401  # the SDK with it, while in this worker thread
-    from maghub.llm.network import new_http_client
+    from maghub.llm.http.network import new_http_client
 
     return new_http_client()

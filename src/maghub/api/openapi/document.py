@@ -34,7 +34,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from maghub.api.errors import is_hub_path
-from maghub.api.routing import api_routes
+from maghub.api.openapi.routing import api_routes
 from maghub.api.security import admin_in_auth_mode, signed_in, signed_in_admin
 
 DOCS_PATH = "/docs"

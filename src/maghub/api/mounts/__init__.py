@@ -1,0 +1,2 @@
+"""ASGI apps maghub mounts beside its API: the web console (``console``), the demo LLM (``demo``) and
+the MCP gateway (``gateway``)."""

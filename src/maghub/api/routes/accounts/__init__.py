@@ -1,0 +1,1 @@
+"""Routes for accounts: sign-in (``auth``), users (``users``) and API keys (``keys``)."""
