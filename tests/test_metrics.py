@@ -147,7 +147,8 @@ async def test_queue_depth_shows_runs_in_flight_and_nodes_waiting_for_a_slot(
     assert (await hub.client.post("/models", json=body)).status_code == 200
     name = f"g{uuid.uuid4().hex[:6]}"
     wide = [agent(f"P{i}", ["start"], ["end"], model_name=model) for i in range(10)]  # 8 run at once
-    assert (await hub.client.post("/api/graphs", json=graph(name, *wide))).status_code == 200
+    document = graph(name, *wide, max_parallel_nodes=8)
+    assert (await hub.client.post("/api/graphs", json=document)).status_code == 200
     llm.script(Reply(content="slow", first_token_delay=1.5))
 
     async with anyio.create_task_group() as group:
