@@ -102,6 +102,10 @@ async def create_environment(folder: Path, requirements: list[str], *, timeout: 
 async def _run_uv(args: list[str], *, cwd: Path, deadline: float, timeout: float, step: str) -> None:
     environment = {**os.environ, "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
     environment.pop("VIRTUAL_ENV", None)  # the target is always given explicitly
+    # Trust the system's certificate store, as pip does (and run.py's own install): networks with a
+    # root CA of their own otherwise fail every download. UV_NATIVE_TLS is the older spelling.
+    environment.setdefault("UV_SYSTEM_CERTS", "1")
+    environment.setdefault("UV_NATIVE_TLS", "1")
     process = await asyncio.create_subprocess_exec(
         uv_binary(),
         *args,
