@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import os
 import shutil
 import sys
 import time
@@ -514,7 +515,9 @@ def test_the_wheel_carries_the_built_console(tmp_path: Path) -> None:
     from uv import find_uv_bin
 
     root = Path(__file__).parent.parent
-    subprocess.run([find_uv_bin(), "build", "--wheel", "-q", "-o", str(tmp_path)], cwd=root, check=True, timeout=300)
+    env = {**os.environ, "UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"}  # the system's CA store, as run.py
+    build = [find_uv_bin(), "build", "--wheel", "-q", "-o", str(tmp_path)]
+    subprocess.run(build, cwd=root, env=env, check=True, timeout=300)
     (wheel,) = tmp_path.glob("maghub-*.whl")
     shipped = {name for name in zipfile.ZipFile(wheel).namelist() if name.startswith("maghub/api/console/")}
     built = {

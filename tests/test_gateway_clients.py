@@ -5,6 +5,7 @@ proxied tool. Skipped, with the reason, where uv cannot install ``mcp<2`` or npx
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -52,11 +53,13 @@ def mcp1_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     if uv is None:
         pytest.skip("uv is not available to build a throwaway venv with mcp<2")
     venv = tmp_path_factory.mktemp("mcp1") / "venv"
+    env = {**os.environ, "UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"}  # the system's CA store, as run.py
     made = subprocess.run([uv, "venv", "-q", str(venv)], check=False, capture_output=True, text=True, timeout=120)
     installed = (
         made.returncode == 0
         and subprocess.run(
             [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "mcp<2"],
+            env=env,
             check=False,
             capture_output=True,
             text=True,
