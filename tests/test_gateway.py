@@ -163,8 +163,9 @@ async def test_bad_calls_get_mcp_errors(hub: RunningMaghub, mode: str) -> None:
         assert empty.is_error and "`input`" in empty.content[0].text
         extra = await mcp.call_tool("two_steps", {"input": "x", "colour": "red"})
         assert extra.is_error and "colour" in extra.content[0].text
-        stranger = await mcp.call_tool("two_steps", {"input": "x", "conversation_id": "no-such-run"})
-        assert stranger.is_error and "no-such-run" in stranger.content[0].text
+        # an id that can name no run (a new run may take a client-chosen id such as conv_123)
+        stranger = await mcp.call_tool("two_steps", {"input": "x", "conversation_id": "no such run!"})
+        assert stranger.is_error and "no such run!" in stranger.content[0].text
         # A graph deleted between list and call is an unknown tool now.
         assert (await hub.client.delete("/api/graphs/two steps")).status_code == 200
         with pytest.raises(MCPError, match="Unknown tool 'two_steps'"):

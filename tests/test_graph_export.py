@@ -127,9 +127,10 @@ async def test_run_failures_become_tool_errors(hub: RunningMaghub, llm: Scripted
         assert "The graph run did not complete: the run failed" in text_of(failed)
         assert "the prompt is too long" in text_of(failed) and "conversation_id fragile_" in text_of(failed)
 
-        refused = await session.call_tool("fragile", {"input_text": "x", "conversation_id": "no-such-run"})
+        # An id that cannot name a new run (a new run may take a client-chosen id like conv_123).
+        refused = await session.call_tool("fragile", {"input_text": "x", "conversation_id": "no such run!"})
         assert refused.is_error
-        assert "maghub did not start the run (404): There is no graph run 'no-such-run'." in text_of(refused)
+        assert "maghub did not start the run (400): There is no run 'no such run!' to continue" in text_of(refused)
 
         assert (await hub.client.delete("/api/graphs/fragile")).status_code == 200
         gone = await session.call_tool("fragile", {"input_text": "x"})

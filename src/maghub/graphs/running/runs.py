@@ -336,9 +336,12 @@ class RunManager:
         return CancelOutcome(cancelled=True, run_status=RunStatus.CANCELLED)
 
     async def view(self, conversation_id: str, user_id: str) -> RunView:
+        # Look for the live run before reading the store: a run that ends during the read has stored its
+        # end by then, so "running but not live" always means its process is gone (read the other way
+        # round, a run that just finished was reported interrupted).
+        live = self._live.get(conversation_id)
         stored = await self._owned(conversation_id, user_id)
         state = stored.state
-        live = self._live.get(conversation_id)
         status = state.status
         if status == RunStatus.RUNNING and live is None:
             status = RunStatus.INTERRUPTED  # the process that ran it is gone
