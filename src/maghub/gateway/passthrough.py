@@ -20,6 +20,7 @@ from maghub.gateway.caller import GatewayPart
 from maghub.gateway.catalog import SEPARATOR, connected_servers, split_namespaced
 from maghub.mcp.connections.live import LiveSession
 from maghub.mcp.connections.manager import MCPManager
+from maghub.mcp.connections.session import MAX_TOOL_PAGES
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -116,22 +117,22 @@ def live_timeout(manager: MCPManager, server: str) -> float:
 
 
 async def _all_resources(live: LiveSession) -> list[types.Resource]:
-    resources: list[types.Resource] = []
-    cursor: str | None = None
-    while True:
-        page = await live.client.list_resources(cursor=cursor, cache_mode="bypass")
-        resources.extend(page.resources)
-        cursor = page.next_cursor
-        if not cursor:
-            return resources
+    return await _all_pages(lambda cursor: live.client.list_resources(cursor=cursor, cache_mode="bypass"), "resources")
 
 
 async def _all_prompts(live: LiveSession) -> list[types.Prompt]:
-    prompts: list[types.Prompt] = []
+    return await _all_pages(lambda cursor: live.client.list_prompts(cursor=cursor, cache_mode="bypass"), "prompts")
+
+
+async def _all_pages(fetch: Callable[[str | None], Awaitable[Any]], field: str) -> list[Any]:
+    """Every item of a paginated listing, at most MAX_TOOL_PAGES pages (as for tools: a server whose
+    cursor never ends cannot hang the gateway)."""
+    items: list[Any] = []
     cursor: str | None = None
-    while True:
-        page = await live.client.list_prompts(cursor=cursor, cache_mode="bypass")
-        prompts.extend(page.prompts)
+    for _ in range(MAX_TOOL_PAGES):
+        page = await fetch(cursor)
+        items.extend(getattr(page, field))
         cursor = page.next_cursor
         if not cursor:
-            return prompts
+            break
+    return items
